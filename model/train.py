@@ -1,0 +1,304 @@
+"""Train an attentive encoder-decoder on a parallel corpus.
+
+    python -m model.train --src-lang en --tgt-lang de \\
+        --train-src train.en.gz --train-tgt train.de.gz \\
+        --valid-src val.en.gz --valid-tgt val.de.gz --out runs/en-de [--config configs/en-de.toml]
+
+Writes OUT/last.pt after every epoch and OUT/best.pt whenever validation BLEU (the
+comparable score) improves. Running again on an existing OUT resumes from last.pt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+import time
+import tomllib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from model.checkpoint import CheckpointError, build_payload, load_checkpoint, save_checkpoint
+from model.data import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    Batch,
+    CorpusError,
+    collate,
+    encode_corpus,
+    length_bucketed_batches,
+    load_sentencepiece,
+    read_parallel,
+    train_sentencepiece,
+)
+from model.decode import translate_greedy
+from model.evaluate import score
+from model.model import SCORE_FUNCTIONS, ModelConfig, Seq2Seq
+
+MODEL_OPTIONS = ("emb_dim", "enc_hidden", "dec_hidden", "attn_dim", "readout_dim", "score", "dropout", "tie_embeddings")
+
+
+class UsageError(Exception):
+    """Bad command-line or config input, reported as one line."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def build_parser() -> OneLineParser:
+    p = OneLineParser(prog="python -m model.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("--config", help="TOML file whose keys (option names, - or _) supply defaults")
+    data = p.add_argument_group("data")
+    data.add_argument("--src-lang", required=True)
+    data.add_argument("--tgt-lang", required=True)
+    for name in ("train-src", "train-tgt", "valid-src", "valid-tgt"):
+        data.add_argument(f"--{name}", required=True, help="plain or gzipped text, one sentence per line")
+    data.add_argument("--out", required=True, help="run folder; resumed when it holds last.pt")
+    data.add_argument("--src-vocab-size", type=int, default=8000)
+    data.add_argument("--tgt-vocab-size", type=int, default=8000)
+    data.add_argument("--spm-model-type", choices=("unigram", "bpe"), default="unigram")
+    data.add_argument("--max-len", type=int, default=100, help="subword tokens kept per training sentence")
+    net = p.add_argument_group("model")
+    net.add_argument("--emb-dim", type=int, default=256)
+    net.add_argument("--enc-hidden", type=int, default=256, help="per direction")
+    net.add_argument("--dec-hidden", type=int, default=512)
+    net.add_argument("--attn-dim", type=int, default=256)
+    net.add_argument("--readout-dim", type=int, default=256)
+    net.add_argument("--score", choices=SCORE_FUNCTIONS, default="additive")
+    net.add_argument("--dropout", type=float, default=0.3)
+    net.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction, default=True)
+    opt = p.add_argument_group("optimization")
+    opt.add_argument("--epochs", type=int, default=30)
+    opt.add_argument("--batch-size", type=int, default=64, help="sentence pairs per batch")
+    opt.add_argument("--lr", type=float, default=1e-3)
+    opt.add_argument("--weight-decay", type=float, default=0.0)
+    opt.add_argument("--label-smoothing", type=float, default=0.1)
+    opt.add_argument("--clip-norm", type=float, default=1.0)
+    opt.add_argument("--lr-decay", type=float, default=0.5, help="factor applied when validation BLEU stalls")
+    opt.add_argument("--patience", type=int, default=1, help="stalled epochs before the learning rate decays")
+    opt.add_argument("--early-stop", type=int, default=4, help="stalled epochs before training stops")
+    opt.add_argument("--seed", type=int, default=1)
+    opt.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    opt.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this wall time")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = build_parser()
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--config")
+    known, _ = pre.parse_known_args(argv)
+    if known.config:
+        parser.set_defaults(**read_config(known.config, parser))
+        for action in parser._actions:  # a key in the config satisfies a required option
+            if action.dest in parser._defaults:
+                action.required = False
+    return parser.parse_args(argv)
+
+
+def read_config(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    try:
+        values = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise UsageError(f"config {path}: {error}") from None
+    dests = {a.dest for a in parser._actions}
+    config = {key.replace("-", "_"): value for key, value in values.items()}
+    unknown = sorted(set(config) - dests)
+    if unknown:
+        raise UsageError(f"config {path}: unknown option(s) {', '.join(unknown)}")
+    if "score" in config and config["score"] not in SCORE_FUNCTIONS:
+        raise UsageError(f"config {path}: unknown score function {config['score']!r}")
+    return config
+
+
+class Trainer:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.out = Path(args.out)
+        self.train_pairs = read_parallel(args.train_src, args.train_tgt)
+        self.valid_pairs = read_parallel(args.valid_src, args.valid_tgt)
+        self.started = time.monotonic()
+        resume = self.out / "last.pt"
+        if resume.is_file():
+            self._resume(resume)
+        else:
+            self._start_fresh()
+        self.encoded = encode_corpus(self.train_pairs, self.src_sp, self.tgt_sp, args.max_len)
+
+    def _start_fresh(self) -> None:
+        args = self.args
+        torch.manual_seed(args.seed)
+        self.src_spm = train_sentencepiece([s for s, _ in self.train_pairs], args.src_vocab_size, args.spm_model_type)
+        self.tgt_spm = train_sentencepiece([t for _, t in self.train_pairs], args.tgt_vocab_size, args.spm_model_type)
+        self.src_sp, self.tgt_sp = load_sentencepiece(self.src_spm), load_sentencepiece(self.tgt_spm)
+        config = ModelConfig(
+            src_vocab_size=self.src_sp.get_piece_size(),
+            tgt_vocab_size=self.tgt_sp.get_piece_size(),
+            pad_id=PAD_ID,
+            unk_id=UNK_ID,
+            bos_id=BOS_ID,
+            eos_id=EOS_ID,
+            **{name: getattr(args, name) for name in MODEL_OPTIONS},
+        )
+        self.model = Seq2Seq(config)
+        self.optimizer = self._make_optimizer()
+        self.progress: dict[str, Any] = {
+            "epoch": 0, "batch": 0, "step": 0, "best_bleu": -1.0, "best_epoch": 0,
+            "stalled": 0, "lr": args.lr, "elapsed_seconds": 0.0, "history": [], "done": False,
+        }  # fmt: skip
+        self.out.mkdir(parents=True, exist_ok=True)
+
+    def _resume(self, path: Path) -> None:
+        loaded = load_checkpoint(path)
+        self.model, self.src_sp, self.tgt_sp = loaded.model, loaded.src_sp, loaded.tgt_sp
+        self.src_spm, self.tgt_spm = loaded.src_spm_bytes, loaded.tgt_spm_bytes
+        self.model.train()
+        self.optimizer = self._make_optimizer()
+        self.optimizer.load_state_dict(loaded.raw["optimizer"])
+        self.progress = loaded.progress
+        torch.set_rng_state(loaded.raw["torch_rng"])
+        print(f"resuming {path} at epoch {self.progress['epoch'] + 1}, batch {self.progress['batch']}", file=sys.stderr)
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.model.parameters(), lr=self.args.lr, weight_decay=self.args.weight_decay)
+
+    def elapsed(self) -> float:
+        return float(self.progress["elapsed_seconds"]) + time.monotonic() - self.started
+
+    def over_budget(self) -> bool:
+        return self.args.max_minutes is not None and self.elapsed() > 60 * self.args.max_minutes
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
+        logits, _ = self.model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
+        tokens = int((batch.tgt_out != PAD_ID).sum())
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)),
+            batch.tgt_out.reshape(-1),
+            ignore_index=PAD_ID,
+            label_smoothing=self.args.label_smoothing,
+            reduction="sum",
+        )
+        return loss / tokens, tokens
+
+    def run_epoch(self) -> bool:
+        """Trains the current epoch from where it stopped; returns False when the budget ran out."""
+        epoch = int(self.progress["epoch"])
+        batches = length_bucketed_batches(self.encoded, self.args.batch_size, random.Random(self.args.seed * 7919 + epoch))
+        self.model.train()
+        bar = tqdm(
+            batches, initial=self.progress["batch"], total=len(batches), desc=f"epoch {epoch + 1}",
+            mininterval=1.0 if sys.stderr.isatty() else 30.0, file=sys.stderr,
+        )  # fmt: skip
+        seen, tick = 0, time.monotonic()
+        for indices in batches[self.progress["batch"] :]:
+            batch = collate(self.encoded, indices)
+            loss, _ = self.loss(batch)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.clip_norm)
+            self.optimizer.step()
+            self.progress["batch"] += 1
+            self.progress["step"] += 1
+            seen += batch.size
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.3f}", sent_s=f"{seen / (time.monotonic() - tick):.0f}", refresh=False)
+            if self.over_budget():
+                bar.close()
+                return False
+        bar.close()
+        self.progress["epoch"] += 1
+        self.progress["batch"] = 0
+        return True
+
+    def validate(self) -> dict[str, float]:
+        sources = [s for s, _ in self.valid_pairs]
+        hyps = translate_greedy(self.model, self.src_sp, self.tgt_sp, sources)
+        scores = score(hyps, [t for _, t in self.valid_pairs], self.args.tgt_lang)
+        return {"cased_bleu": scores.cased_bleu, "comparable_bleu": scores.comparable_bleu}
+
+    def after_validation(self, scores: dict[str, float]) -> None:
+        progress = self.progress
+        entry = {"epoch": progress["epoch"], "step": progress["step"], "lr": progress["lr"], **scores}
+        entry["elapsed_seconds"] = round(self.elapsed(), 1)
+        progress["history"].append(entry)
+        improved = scores["comparable_bleu"] > progress["best_bleu"]
+        print(
+            f"validation after epoch {progress['epoch']} (batch {progress['batch']}): cased {scores['cased_bleu']:.2f}"
+            f" | comparable {scores['comparable_bleu']:.2f}{' (best)' if improved else ''}",
+            file=sys.stderr,
+        )
+        if improved:
+            progress.update(best_bleu=scores["comparable_bleu"], best_epoch=progress["epoch"], stalled=0)
+            progress["best_scores"] = scores
+            self.save(self.out / "best.pt", with_optimizer=False)
+        elif progress["batch"] == 0:  # only a whole epoch counts as stalling
+            progress["stalled"] += 1
+            if progress["stalled"] % self.args.patience == 0:
+                progress["lr"] *= self.args.lr_decay
+                for group in self.optimizer.param_groups:
+                    group["lr"] = progress["lr"]
+            if progress["stalled"] >= self.args.early_stop:
+                progress["done"] = True
+        if progress["epoch"] >= self.args.epochs:
+            progress["done"] = True
+
+    def save(self, path: Path, with_optimizer: bool) -> None:
+        now = time.monotonic()
+        self.progress["elapsed_seconds"] += now - self.started
+        self.started = now
+        extra: dict[str, Any] = {}
+        if with_optimizer:
+            extra = {"optimizer": self.optimizer.state_dict(), "torch_rng": torch.get_rng_state()}
+        train_args = {k: v for k, v in vars(self.args).items() if k != "threads"}
+        payload = build_payload(
+            self.model, self.args.src_lang, self.args.tgt_lang, self.src_spm, self.tgt_spm,
+            train_args, dict(self.progress), **extra,
+        )  # fmt: skip
+        save_checkpoint(path, payload)
+
+    def save_last(self) -> None:
+        self.save(self.out / "last.pt", with_optimizer=True)
+        (self.out / "history.json").write_text(json.dumps(self.progress["history"], indent=1) + "\n")
+
+    def fit(self) -> dict[str, Any]:
+        print(
+            f"{len(self.train_pairs)} training pairs, {len(self.valid_pairs)} validation pairs, "
+            f"{self.model.num_parameters():,} parameters, vocabularies {self.model.config.src_vocab_size}"
+            f"/{self.model.config.tgt_vocab_size}",
+            file=sys.stderr,
+        )
+        while not self.progress["done"]:
+            finished_epoch = self.run_epoch()
+            self.after_validation(self.validate())
+            self.save_last()
+            if not finished_epoch:
+                print(f"stopped at the {self.args.max_minutes}-minute budget; run again to resume", file=sys.stderr)
+                break
+        return self.progress
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = parse_args(argv)
+        torch.set_num_threads(max(1, args.threads))
+        progress = Trainer(args).fit()
+    except (UsageError, CorpusError, CheckpointError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps({k: progress[k] for k in ("epoch", "best_epoch", "best_bleu", "elapsed_seconds")}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
