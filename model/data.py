@@ -93,7 +93,7 @@ def encode_corpus(
     """Subword ids with EOS appended, truncated to max_len tokens per side."""
     src_ids = src_sp.encode([s for s, _ in pairs])
     tgt_ids = tgt_sp.encode([t for _, t in pairs])
-    return [(s[: max_len - 1] + [EOS_ID], t[: max_len - 1] + [EOS_ID]) for s, t in zip(src_ids, tgt_ids, strict=True)]
+    return [([*s[: max_len - 1], EOS_ID], [*t[: max_len - 1], EOS_ID]) for s, t in zip(src_ids, tgt_ids, strict=True)]
 
 
 def pad(sequences: Sequence[Sequence[int]]) -> Tensor:
@@ -110,7 +110,7 @@ def collate(encoded: Sequence[tuple[list[int], list[int]]], indices: list[int]) 
     return Batch(
         src=pad(sources),
         src_lengths=torch.tensor([len(s) for s in sources], dtype=torch.long),
-        tgt_in=pad([[BOS_ID] + t[:-1] for t in targets]),
+        tgt_in=pad([[BOS_ID, *t[:-1]] for t in targets]),
         tgt_out=pad(targets),
         indices=indices,
     )

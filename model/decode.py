@@ -27,7 +27,7 @@ def translate_greedy(
     """Greedy translations in input order; batches sentences of similar length."""
     was_training = model.training
     model.eval()
-    ids = [s[: max_src_len - 1] + [EOS_ID] for s in src_sp.encode(list(sentences))]
+    ids = [[*s[: max_src_len - 1], EOS_ID] for s in src_sp.encode(list(sentences))]
     order = sorted(range(len(ids)), key=lambda i: len(ids[i]))
     outputs: list[str] = [""] * len(ids)
     for start in range(0, len(order), batch_size):

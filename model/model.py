@@ -259,4 +259,3 @@ def count_flops_per_target_token(config: ModelConfig, src_len: int) -> int:
     readout = 2 * config.readout_dim * (config.dec_hidden + annotation_dim + config.emb_dim)
     projection = 2 * config.readout_dim * config.tgt_vocab_size
     return gru + attention + context + readout + projection
-

@@ -167,6 +167,10 @@ class Trainer:
         self.optimizer = self._make_optimizer()
         self.optimizer.load_state_dict(loaded.raw["optimizer"])
         self.progress = loaded.progress
+        # a longer --epochs (or a laxer --early-stop) continues a run that had finished
+        self.progress["done"] = (
+            self.progress["epoch"] >= self.args.epochs or self.progress["stalled"] >= self.args.early_stop
+        )
         torch.set_rng_state(loaded.raw["torch_rng"])
         print(f"resuming {path} at epoch {self.progress['epoch'] + 1}, batch {self.progress['batch']}", file=sys.stderr)
 
@@ -194,7 +198,8 @@ class Trainer:
     def run_epoch(self) -> bool:
         """Trains the current epoch from where it stopped; returns False when the budget ran out."""
         epoch = int(self.progress["epoch"])
-        batches = length_bucketed_batches(self.encoded, self.args.batch_size, random.Random(self.args.seed * 7919 + epoch))
+        epoch_rng = random.Random(self.args.seed * 7919 + epoch)  # each epoch's order is reproducible on resume
+        batches = length_bucketed_batches(self.encoded, self.args.batch_size, epoch_rng)
         self.model.train()
         bar = tqdm(
             batches, initial=self.progress["batch"], total=len(batches), desc=f"epoch {epoch + 1}",
