@@ -130,7 +130,8 @@ class Attention(nn.Module):
     def keys(self, annotations: Tensor) -> Tensor:
         if self.score == "dot":
             return annotations  # (B, S, D)
-        return self.key_proj(annotations)  # (B, S, A) or (B, S, D)
+        keys: Tensor = self.key_proj(annotations)  # (B, S, A) or (B, S, D)
+        return keys
 
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor) -> Tensor:
         if self.score == "additive":

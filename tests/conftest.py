@@ -27,3 +27,15 @@ def tiny_checkpoint(tiny_corpus: tuple[Path, Path], tmp_path_factory: pytest.Tem
     args += ["--valid-src", str(src), "--valid-tgt", str(tgt), "--out", str(out), "--epochs", "60", *TINY_MODEL_ARGS]
     assert main(args) == 0
     return out / "best.pt"
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """<tmp>/artifacts/en-de: tiny_checkpoint exported and checked against PyTorch; its parent is a models dir.
+
+    Shared by every test package: copy it before changing anything in it.
+    """
+    from export.bundle import export_bundle
+
+    out = tmp_path_factory.mktemp("bundle") / "artifacts" / "en-de"
+    return export_bundle(tiny_checkpoint, out).path

@@ -1,0 +1,128 @@
+"""`python -m export` as a user runs it: one-line errors with non-zero exits, and a full int8 export."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "export", *map(str, args)]
+    return subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600, check=False)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], code: int, *fragments: str) -> None:
+    """Progress lines may precede it, but the failure itself is exactly one line, the last, and no traceback."""
+    assert result.returncode == code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == lines[-1:], result.stderr
+    assert all(line.startswith("export: ") for line in lines[:-1]), result.stderr
+    assert "Traceback" not in result.stderr
+    for fragment in fragments:
+        assert fragment in errors[0]
+
+
+def test_missing_checkpoint(tmp_path: Path) -> None:
+    result = run_cli("--checkpoint", tmp_path / "nope.pt", "--out", tmp_path / "artifacts" / "en-de")
+    assert_one_line_error(result, 2, "nope.pt: no such checkpoint")
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_file_that_is_not_a_checkpoint(tmp_path: Path) -> None:
+    text = tmp_path / "notes.pt"
+    text.write_text("not a checkpoint\n")
+    assert_one_line_error(run_cli("--checkpoint", text, "--out", tmp_path / "a"), 2, "not a readable checkpoint")
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    assert_one_line_error(run_cli("--checkpoint", other, "--out", tmp_path / "b"), 2, "not a heed-checkpoint/1 file")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_checkpoint_with_the_right_tag_but_broken_contents(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    raw = torch.load(tiny_checkpoint, map_location="cpu", weights_only=False)
+    del raw["model"]["generator.bias"]
+    broken = tmp_path / "broken.pt"
+    torch.save(raw, broken)
+    assert_one_line_error(run_cli("--checkpoint", broken, "--out", tmp_path / "out"), 2, "not a usable checkpoint")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        ((), "the following arguments are required: --checkpoint, --out"),
+        (("--checkpoint", "x.pt", "--out", "o", "--quantize", "int4"), "invalid choice: 'int4'"),
+        (("--checkpoint", "x.pt", "--out", "o", "--valid-src", "v.en"), "--valid-src and --valid-tgt go together"),
+        (("--checkpoint", "x.pt", "--out", "o", "--opset", "eleven"), "invalid int value"),
+        (("--checkpoint", "x.pt", "--out", "o", "--min-int8-agreement", "1.5"), "between 0 and 1"),
+    ],
+)
+def test_bad_command_lines(args: tuple[str, ...], fragment: str) -> None:
+    assert_one_line_error(run_cli(*args), 2, fragment)
+
+
+def test_unsupported_opset_and_missing_sentence_file(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "artifacts" / "en-de"
+    result = run_cli("--checkpoint", tiny_checkpoint, "--out", out, "--opset", "9")
+    assert_one_line_error(result, 2, "--opset must be 14-20, got 9")
+    result = run_cli("--checkpoint", tiny_checkpoint, "--out", out, "--check-src", tmp_path / "missing.en")
+    assert_one_line_error(result, 2, "missing.en: no such file")
+    assert not out.exists()
+
+
+def test_existing_bundle_needs_force(tiny_checkpoint: Path, tiny_bundle: Path) -> None:
+    before = (tiny_bundle / "manifest.json").read_bytes()
+    result = run_cli("--checkpoint", tiny_checkpoint, "--out", tiny_bundle)
+    assert_one_line_error(result, 2, "already exists; pass --force")
+    assert (tiny_bundle / "manifest.json").read_bytes() == before
+
+
+def test_a_failed_self_check_exits_one_with_the_parity_error(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    raw = torch.load(tiny_checkpoint, map_location="cpu", weights_only=False)
+    raw["model"]["decoder.readout.weight"][0, 0] = float("nan")  # as a diverged training run leaves it
+    diverged = tmp_path / "diverged.pt"
+    torch.save(raw, diverged)
+    out = tmp_path / "artifacts" / "en-de"
+    result = run_cli("--checkpoint", diverged, "--out", out)
+    assert_one_line_error(result, 1, "ParityError", "non-finite values")
+    assert not out.exists() and list(out.parent.iterdir()) == []
+
+
+def test_int8_export_reports_the_bleu_change(
+    tiny_checkpoint: Path, tiny_corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    src, tgt = tiny_corpus
+    out = tmp_path / "artifacts" / "en-de"
+    result = run_cli(
+        "--checkpoint", tiny_checkpoint, "--out", out, "--quantize", "int8",
+        "--valid-src", src, "--valid-tgt", tgt, "--check-src", src, "--check-limit", "12",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    stdout = result.stdout
+    assert f"wrote {out} (en-de " in stdout and f"wrote {out.with_name('en-de-int8')} (en-de-int8 " in stdout
+    assert "parity with PyTorch: 12 sentences" in stdout
+    assert "int8 vs float32: " in stdout and "/12 greedy outputs identical" in stdout
+    assert "float32 BLEU: cased sacreBLEU 100.00" in stdout
+    change = [line for line in stdout.splitlines() if "BLEU change (int8 - float32)" in line]
+    assert len(change) == 1
+    int8_manifest = json.loads((out.with_name("en-de-int8") / "manifest.json").read_text(encoding="utf-8"))
+    val = int8_manifest["metrics"]["val"]
+    assert f"cased {val['cased_bleu'] - 100.0:+.2f}" in change[0]
+    assert int8_manifest["quantization"] == "int8"
+    assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["quantization"] is None
+
+
+def test_an_existing_int8_destination_stops_the_export_before_any_work(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "artifacts" / "en-de"
+    out.with_name("en-de-int8").mkdir(parents=True)
+    result = run_cli("--checkpoint", tiny_checkpoint, "--out", out, "--quantize", "int8")
+    assert_one_line_error(result, 2, "en-de-int8 already exists; pass --force")
+    assert not out.exists()
