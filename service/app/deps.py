@@ -1,0 +1,45 @@
+"""Request dependencies, as `Annotated` aliases the routers declare in their signatures."""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from service.app.batching import TranslationScheduler
+from service.app.errors import StoreUnavailableError
+from service.app.settings import Settings
+from service.app.state import AppState, ServingModels
+from service.app.store import ResultStore
+
+
+def get_state(request: Request) -> AppState:
+    return cast(AppState, request.app.state.heed)
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_settings(state: StateDep) -> Settings:
+    return state.settings
+
+
+def get_models(state: StateDep) -> ServingModels:
+    """The serving models; 503 with the reason until they are loaded and warmed up."""
+    return state.serving_models()
+
+
+def get_scheduler(state: StateDep) -> TranslationScheduler:
+    return state.running_scheduler()
+
+
+def get_store(state: StateDep) -> ResultStore:
+    if state.store is None:
+        raise StoreUnavailableError("the result store is not open yet")
+    return state.store
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ModelsDep = Annotated[ServingModels, Depends(get_models)]
+SchedulerDep = Annotated[TranslationScheduler, Depends(get_scheduler)]
+StoreDep = Annotated[ResultStore, Depends(get_store)]

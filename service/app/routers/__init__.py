@@ -1,0 +1,23 @@
+"""One router per resource."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.app.schemas import ErrorBody
+
+ErrorResponses = dict[int | str, dict[str, Any]]
+
+
+def error_responses(*statuses: int) -> ErrorResponses:
+    """OpenAPI entries for the error statuses an operation can answer, all with the error body."""
+    descriptions = {
+        400: "Malformed JSON, invalid UTF-8 or an unsupported language pair",
+        404: "Unknown or expired id",
+        413: "Request body too large",
+        415: "Body not sent as JSON",
+        422: "Invalid request: the message says which field and why",
+        503: "Not ready, overloaded (Retry-After) or the result store is unavailable",
+        504: "The translation did not finish in time",
+    }
+    return {status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses}

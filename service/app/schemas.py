@@ -1,0 +1,369 @@
+"""Request and response bodies, each with an example that /docs shows."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
+
+MAX_BEAM_SIZE = 16
+
+_EXAMPLE_ATTENTION: Any = [
+    [0.9312, 0.0411, 0.0153, 0.0124],
+    [0.0201, 0.8923, 0.0652, 0.0224],
+    [0.0107, 0.0555, 0.9016, 0.0322],
+    [0.0149, 0.0227, 0.0631, 0.8993],
+]
+
+_EXAMPLE_MODEL: dict[str, Any] = {
+    "name": "en-de",
+    "version": "20250101-1a2b3c4d",
+    "source_language": "en",
+    "target_language": "de",
+    "score_function": "additive",
+    "quantization": None,
+    "created_at": "2025-01-01T10:00:00Z",
+    "sizes": {"parameters": 10432512, "src_vocab_size": 8000, "tgt_vocab_size": 8000, "emb_dim": 256,
+              "enc_hidden": 256, "dec_hidden": 512, "attn_dim": 256, "readout_dim": 256, "bundle_bytes": 42000000},
+    "decoding": {"beam_size": 4, "length_penalty": 1.0, "max_length_ratio": 2.0, "max_length_offset": 10},
+    "metrics": {"test_2016_flickr": {"cased_bleu": 35.1, "comparable_bleu": 36.0}},
+}  # fmt: skip
+
+
+def _text_or_texts(value: object) -> object:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and value and all(isinstance(item, str) for item in value):
+        return value
+    raise PydanticCustomError("text_type", "must be a string or a non-empty list of strings")
+
+
+def usable_texts(value: str | list[str]) -> str | list[str]:
+    for index, text in enumerate([value] if isinstance(value, str) else value):
+        where = "" if isinstance(value, str) else f"[{index}]"
+        if not text.strip():
+            raise ValueError(f"text{where} is empty or only whitespace")
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise ValueError(
+                f"text{where} holds an unpaired surrogate at character {error.start}, which is not valid Unicode"
+            ) from None
+    return value
+
+
+TextInput = Annotated[str | list[str], BeforeValidator(_text_or_texts), AfterValidator(usable_texts)]
+LanguageCode = Annotated[str, Field(min_length=1, max_length=32, examples=["en"])]
+
+
+def as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class TranslateRequest(_Request):
+    source: LanguageCode = Field(description="Language code of the input.")
+    target: LanguageCode = Field(description="Language code to translate into.")
+    text: TextInput = Field(description="One text, or a list of texts translated in order.")
+    beam_size: int = Field(default=4, ge=1, le=MAX_BEAM_SIZE, description="Beam width; 1 is greedy decoding.")
+    n_best: int = Field(
+        default=1, ge=1, le=MAX_BEAM_SIZE, description="Hypotheses returned per text (at most beam_size)."
+    )
+    attention: bool = Field(default=True, description="Include the attention matrices in this response.")
+    max_length: int | None = Field(default=None, ge=1, description="Most target tokens per translation.")
+    store: bool = Field(default=True, description="Keep the result so that it can be fetched again by its id.")
+    model: str | None = Field(
+        default=None, min_length=1, max_length=128, description="A bundle name, when several serve."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"source": "en", "target": "de", "text": "A man is riding a bike."},
+                {"source": "en", "target": "de", "text": ["Two dogs play.", "A child eats."], "beam_size": 5,
+                 "n_best": 2, "attention": False},
+            ]
+        }
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _n_best_fits_the_beam(self) -> TranslateRequest:
+        if self.n_best > self.beam_size:
+            raise ValueError(f"n_best ({self.n_best}) must not exceed beam_size ({self.beam_size})")
+        return self
+
+    @property
+    def texts(self) -> list[str]:
+        return as_list(self.text)
+
+
+class AlignRequest(_Request):
+    source: LanguageCode = Field(description="Language code of the input.")
+    target: LanguageCode = Field(description="Language code of the translation.")
+    text: TextInput = Field(description="The source text, or a list of them.")
+    translation: TextInput = Field(description="Its translation, or a list with one per source text.")
+    store: bool = Field(default=True, description="Keep the result so that it can be fetched again by its id.")
+    model: str | None = Field(
+        default=None, min_length=1, max_length=128, description="A bundle name, when several serve."
+    )
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"source": "en", "target": "de", "text": "A man is riding a bike.",
+                 "translation": "Ein Mann fährt Fahrrad."},
+            ]
+        }
+    )  # fmt: skip
+
+    @model_validator(mode="after")
+    def _one_translation_per_text(self) -> AlignRequest:
+        if isinstance(self.text, str) != isinstance(self.translation, str):
+            raise ValueError("text and translation must both be strings or both be lists")
+        if len(self.texts) != len(self.translations):
+            raise ValueError(
+                f"text has {len(self.texts)} items but translation has {len(self.translations)}; give one each"
+            )
+        return self
+
+    @property
+    def texts(self) -> list[str]:
+        return as_list(self.text)
+
+    @property
+    def translations(self) -> list[str]:
+        return as_list(self.translation)
+
+
+class ModelRef(BaseModel):
+    name: str
+    version: str
+
+
+class Hypothesis(BaseModel):
+    text: str
+    score: float
+
+
+class TranslationItem(BaseModel):
+    source: str = Field(description="The input text as given.")
+    text: str = Field(description="The best translation.")
+    score: float = Field(description="Length-normalized log-probability (higher is better).")
+    source_tokens: list[str] = Field(description="Subword pieces of the input; the last is </s>.")
+    target_tokens: list[str] = Field(description="Subword pieces of the translation; the last is </s>.")
+    attention: list[list[float]] | None = Field(
+        default=None, description="One row per target token, one column per source token; rows sum to 1 (4 decimals)."
+    )
+    alignment: str = Field(description="Pharaoh word alignment 'i-j': source word i, target word j.")
+    source_words: list[str]
+    target_words: list[str]
+    truncated: bool = Field(default=False, description="The input was longer than the model reads and was cut.")
+    n_best: list[Hypothesis] | None = Field(default=None, description="Best first; only when n_best > 1.")
+
+
+class TranslationResult(BaseModel):
+    id: str = Field(description="Opaque id to fetch this result again.")
+    model: ModelRef
+    source: str
+    target: str
+    created_at: str
+    stored: bool = Field(description="Whether the result can be fetched again by id.")
+    expires_at: str | None = Field(description="When the stored result expires; null when not stored.")
+    translations: list[TranslationItem]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "mV3f1t0yXo6i2QeS9Zx7Aw",
+                    "model": {"name": "en-de", "version": "20250101-1a2b3c4d"},
+                    "source": "en",
+                    "target": "de",
+                    "created_at": "2025-01-01T12:00:00Z",
+                    "stored": True,
+                    "expires_at": "2025-01-02T12:00:00Z",
+                    "translations": [
+                        {
+                            "source": "A man rides.",
+                            "text": "Ein Mann fährt.",
+                            "score": -0.0912,
+                            "source_tokens": ["▁A", "▁man", "▁rides.", "</s>"],
+                            "target_tokens": ["▁Ein", "▁Mann", "▁fährt.", "</s>"],
+                            "attention": _EXAMPLE_ATTENTION,
+                            "alignment": "0-0 1-1 2-2",
+                            "source_words": ["A", "man", "rides."],
+                            "target_words": ["Ein", "Mann", "fährt."],
+                        }
+                    ],
+                }
+            ]
+        }
+    )
+
+
+class AlignmentView(BaseModel):
+    id: str
+    index: int
+    source: str
+    text: str
+    source_tokens: list[str]
+    target_tokens: list[str]
+    attention: list[list[float]]
+    alignment: str
+    source_words: list[str]
+    target_words: list[str]
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "mV3f1t0yXo6i2QeS9Zx7Aw",
+                    "index": 0,
+                    "source": "A man rides.",
+                    "text": "Ein Mann fährt.",
+                    "source_tokens": ["▁A", "▁man", "▁rides.", "</s>"],
+                    "target_tokens": ["▁Ein", "▁Mann", "▁fährt.", "</s>"],
+                    "attention": _EXAMPLE_ATTENTION,
+                    "alignment": "0-0 1-1 2-2",
+                    "source_words": ["A", "man", "rides."],
+                    "target_words": ["Ein", "Mann", "fährt."],
+                }
+            ]
+        }
+    )
+
+
+class ModelSizes(BaseModel):
+    parameters: int | None
+    src_vocab_size: int | None
+    tgt_vocab_size: int | None
+    emb_dim: int | None
+    enc_hidden: int | None
+    dec_hidden: int | None
+    attn_dim: int | None
+    readout_dim: int | None
+    bundle_bytes: int | None = Field(description="Bytes of the bundle's files.")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    source_language: str
+    target_language: str
+    score_function: str | None = Field(description="Attention score: additive, dot or general.")
+    quantization: str | None
+    created_at: str | None
+    sizes: ModelSizes
+    decoding: dict[str, Any]
+    metrics: dict[str, Any]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_EXAMPLE_MODEL]})
+
+
+class UnavailableModel(BaseModel):
+    name: str
+    reason: str
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+    unavailable: list[UnavailableModel] = Field(description="Bundles that failed to load or warm up.")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"models": [_EXAMPLE_MODEL], "unavailable": []}]})
+
+
+class HealthStatus(BaseModel):
+    status: Literal["ok"] = "ok"
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "not_ready"]
+    reason: str | None = Field(default=None, description="Why the service is not ready.")
+    models: list[str] = Field(description="Bundles loaded, warmed up and serving.")
+    failures: dict[str, str] = Field(description="Bundles that failed, with the reason.")
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": "ready", "reason": None, "models": ["en-de"], "failures": {}},
+                {"status": "not_ready", "reason": "loading models from artifacts", "models": [], "failures": {}},
+            ]
+        }
+    )
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Stable machine-readable reason.")
+    message: str = Field(description="What is wrong, for people.")
+    details: list[dict[str, Any]] | None = None
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo
+    request_id: str | None
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"error": {"code": "invalid_request", "message": "text[1] is empty or only whitespace"},
+                 "request_id": "5f0c2d6cbd1e4b0c9f1c7d1f7a1c2b3d"}
+            ]
+        }
+    )  # fmt: skip
+
+
+# LibreTranslate wire format ------------------------------------------------------------------------------------------
+
+
+class LibreTranslateRequest(BaseModel):
+    """Accepted as JSON or as form data (`application/x-www-form-urlencoded` or `multipart/form-data`)."""
+
+    q: str | list[str] = Field(description="Text, or a list of texts.")
+    source: str = Field(description="Source language code, or 'auto' when only one source language is served.")
+    target: str = Field(description="Target language code.")
+    format: Literal["text", "html"] = Field(default="text", description="Only 'text' is supported.")
+    api_key: str | None = Field(default=None, description="Accepted for compatibility.")
+    alternatives: int = Field(
+        default=0, ge=0, le=MAX_BEAM_SIZE - 1, description="Extra translations to return per text."
+    )
+
+    model_config = ConfigDict(
+        extra="ignore",
+        json_schema_extra={"examples": [{"q": "A man is riding a bike.", "source": "en", "target": "de",
+                                         "format": "text", "api_key": ""}]},
+    )  # fmt: skip
+
+
+class DetectedLanguage(BaseModel):
+    language: str
+    confidence: float
+
+
+class LibreTranslateResponse(BaseModel):
+    translatedText: str | list[str]  # LibreTranslate's field names
+    alternatives: list[str] | list[list[str]] | None = None
+    detectedLanguage: DetectedLanguage | list[DetectedLanguage] | None = None
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"translatedText": "Ein Mann fährt Fahrrad."}]})
+
+
+class LibreTranslateLanguage(BaseModel):
+    code: str
+    name: str
+    targets: list[str]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "en", "name": "English", "targets": ["de"]}]})
+
+
+class LibreTranslateError(BaseModel):
+    error: str
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"error": "Invalid request: missing q parameter"}]})

@@ -1,0 +1,100 @@
+"""Service configuration: every option has a default, an `HEED_*` environment variable and a CLI flag."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    """Read from keyword arguments first, then `HEED_<NAME>` environment variables, then the defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="HEED_", extra="ignore", frozen=True)
+
+    # Server
+    host: str = Field(default="0.0.0.0", description="Interface to listen on.")
+    port: int = Field(default=8000, ge=0, le=65535, description="TCP port to listen on (0 picks a free one).")
+    workers: int = Field(default=1, ge=1, le=64, description="Worker processes (each loads every model).")
+    log_level: LogLevel = Field(default="info", description="Log level of the JSON logs.")
+    shutdown_grace_seconds: int = Field(
+        default=30, ge=1, description="How long in-flight requests may take to finish after SIGTERM."
+    )
+
+    # Models and ONNX Runtime
+    models_dir: Path = Field(default=Path("artifacts"), description="Folder whose sub-folders are model bundles.")
+    intra_op_threads: int | None = Field(
+        default=None, ge=1, le=256, description="ONNX Runtime threads inside one operator (default: the runtime's)."
+    )
+    inter_op_threads: int = Field(default=1, ge=1, le=256, description="ONNX Runtime threads across operators.")
+
+    # Request limits
+    max_chars: int = Field(default=5000, ge=1, description="Most characters in one text.")
+    max_texts: int = Field(default=64, ge=1, description="Most texts in one request.")
+    max_body_bytes: int = Field(default=2 * MIB, ge=1024, description="Largest accepted request body, in bytes.")
+    max_output_length: int = Field(default=1024, ge=1, description="Largest `max_length` a request may ask for.")
+    request_timeout_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="A translation not finished in this time is answered 504 and its queued work dropped.",
+    )
+
+    # Batching
+    batching: bool = Field(default=True, description="Merge sentences of concurrent requests into shared batches.")
+    batch_window_ms: float = Field(
+        default=5.0, ge=0, le=1000, description="How long a batch waits for more sentences once its first one arrived."
+    )
+    max_batch_size: int = Field(default=32, ge=1, le=1024, description="Most sentences decoded in one batch.")
+    batch_workers: int = Field(
+        default=2, ge=1, le=64, description="Batches decoded at the same time (ONNX Runtime threads)."
+    )
+    queue_capacity: int = Field(
+        default=1024,
+        ge=1,
+        description="Most sentences waiting for a batch; beyond it requests get 503 with Retry-After.",
+    )
+
+    # Result store
+    store_ttl_seconds: int = Field(
+        default=24 * 3600, ge=1, description="How long a stored result can be fetched again."
+    )
+    store_max_entries: int = Field(
+        default=100_000, ge=1, description="Most stored results; the oldest are evicted first."
+    )
+    store_max_bytes: int = Field(default=512 * MIB, ge=1024, description="Most bytes of stored results (compressed).")
+    sqlite_path: Path = Field(default=Path("heed-results.sqlite3"), description="SQLite file of the default store.")
+    redis_url: str | None = Field(default=None, description="redis:// URL; when set, results are stored in Redis.")
+    redis_prefix: str = Field(default="heed:", description="Prefix of every Redis key heed writes.")
+
+    @field_validator("redis_url", mode="before")
+    @classmethod
+    def _blank_url_means_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower_case_level(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _queue_holds_a_full_request(self) -> Settings:
+        if self.queue_capacity < self.max_texts:
+            raise ValueError(
+                f"queue_capacity ({self.queue_capacity}) must be at least max_texts ({self.max_texts}), "
+                "or the largest allowed request could never be queued"
+            )
+        return self
+
+    @property
+    def store_backend(self) -> Literal["redis", "sqlite"]:
+        return "redis" if self.redis_url else "sqlite"
+
+    @property
+    def batch_window_seconds(self) -> float:
+        return self.batch_window_ms / 1000.0

@@ -1,0 +1,154 @@
+"""The work behind the endpoints: check limits, translate through the scheduler, build, store and fetch results."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Sequence
+from typing import Any, TypeVar
+
+from fastapi.responses import Response
+
+from service.app.batching import DecodeOptions, QueueFullError, SchedulerClosedError, TranslationScheduler
+from service.app.documents import (
+    marked_unstored,
+    new_result_id,
+    pack,
+    result_document,
+    to_json,
+    unpack,
+    without_attention,
+)
+from service.app.errors import (
+    InvalidInputError,
+    NotFoundError,
+    NotReadyError,
+    OverloadedError,
+    StoreUnavailableError,
+    TranslationTimeoutError,
+)
+from service.app.settings import Settings
+from service.app.state import AppState
+from service.app.store import ResultStore, StoreError
+from service.runtime import Translation, Translator
+
+logger = logging.getLogger("heed.translation")
+T = TypeVar("T")
+
+JSON_MEDIA_TYPE = "application/json"
+_RESULT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def check_texts(texts: Sequence[str], settings: Settings, field: str = "text") -> None:
+    """The limits that depend on settings (the request schema checks the rest)."""
+    if len(texts) > settings.max_texts:
+        raise InvalidInputError(f"{field} has {len(texts)} texts; at most {settings.max_texts} are allowed per request")
+    for index, text in enumerate(texts):
+        if len(text) > settings.max_chars:
+            where = f"{field}[{index}]" if len(texts) > 1 else field
+            raise InvalidInputError(f"{where} has {len(text)} characters; the limit is {settings.max_chars} per text")
+
+
+def check_max_length(max_length: int | None, settings: Settings) -> None:
+    if max_length is not None and max_length > settings.max_output_length:
+        raise InvalidInputError(f"max_length ({max_length}) must not exceed {settings.max_output_length}")
+
+
+async def _bounded(state: AppState, work: Awaitable[T]) -> T:
+    """Awaits scheduler work under the request timeout, mapping scheduler and runtime errors to API errors."""
+    try:
+        return await asyncio.wait_for(work, state.settings.request_timeout_seconds)
+    except QueueFullError as error:
+        raise OverloadedError(str(error)) from None
+    except SchedulerClosedError as error:
+        raise NotReadyError(str(error)) from None
+    except TimeoutError:
+        state.metrics.rejections.labels(reason="timeout").inc()
+        raise TranslationTimeoutError(
+            f"the translation did not finish within {state.settings.request_timeout_seconds:g} s; its work was dropped"
+        ) from None
+    except ValueError as error:  # the runtime's verdict on input it cannot translate
+        raise InvalidInputError(str(error)) from None
+
+
+async def translate_texts(
+    state: AppState, scheduler: TranslationScheduler, translator: Translator, texts: Sequence[str],
+    options: DecodeOptions,
+) -> list[Translation]:  # fmt: skip
+    return await _bounded(state, scheduler.translate(translator, texts, options))
+
+
+async def force_decode(
+    state: AppState, scheduler: TranslationScheduler, translator: Translator, sources: Sequence[str],
+    targets: Sequence[str],
+) -> list[Translation]:  # fmt: skip
+    work = scheduler.run_blocking(functools.partial(translator.force_decode, list(sources), list(targets)))
+    return await _bounded(state, work)
+
+
+def _encode_for_store(document: dict[str, Any]) -> tuple[bytes, bytes]:
+    body = to_json(document)
+    return body, pack(body)
+
+
+async def _save(state: AppState, store: ResultStore, result_id: str, packed: bytes) -> bool:
+    try:
+        return await store.save(result_id, packed)
+    except StoreError as error:
+        state.metrics.store_errors.labels(operation="save").inc()
+        logger.warning("result not stored", extra={"fields": {"result_id": result_id, "error": str(error)}})
+        return False
+
+
+async def result_response(
+    state: AppState, store: ResultStore, translator: Translator, translations: Sequence[Translation], *,
+    with_n_best: bool, keep: bool, attention: bool,
+) -> Response:  # fmt: skip
+    """Builds the result document, stores it when asked (a failing store only marks it unstored) and answers it."""
+    result_id = new_result_id()
+    created_at = time.time()
+    expires_at = created_at + store.ttl_seconds if keep else None
+    build = functools.partial(
+        result_document, result_id, translator, translations, with_n_best=with_n_best, created_at=created_at,
+        expires_at=expires_at,
+    )  # fmt: skip
+    document = await asyncio.to_thread(build)
+    body: bytes | None = None
+    if keep:
+        stored_body, packed = await asyncio.to_thread(_encode_for_store, document)
+        if await _save(state, store, result_id, packed):
+            body = stored_body
+        else:
+            document = marked_unstored(document)
+    if not attention:
+        body = await asyncio.to_thread(to_json, without_attention(document))
+    elif body is None:
+        body = await asyncio.to_thread(to_json, document)
+    return Response(body, media_type=JSON_MEDIA_TYPE)
+
+
+async def load_document_json(state: AppState, store: ResultStore, result_id: str) -> bytes:
+    """The stored document's JSON; 404 when the id is unknown or expired."""
+    gone = NotFoundError(
+        f"no result with id {result_id!r}: it is unknown or expired (results are kept {store.ttl_seconds} s)"
+    )
+    if not _RESULT_ID.match(result_id):
+        raise gone
+    try:
+        packed = await store.load(result_id)
+    except StoreError as error:
+        state.metrics.store_errors.labels(operation="load").inc()
+        raise StoreUnavailableError(f"the result store is unavailable: {error}") from None
+    if packed is None:
+        raise gone
+    return await asyncio.to_thread(unpack, packed)
+
+
+async def load_document(state: AppState, store: ResultStore, result_id: str) -> dict[str, Any]:
+    body = await load_document_json(state, store, result_id)
+    document: dict[str, Any] = await asyncio.to_thread(json.loads, body)
+    return document
