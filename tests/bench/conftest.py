@@ -1,0 +1,40 @@
+"""Fixtures for the benchmark's tests: the tiny bundle rebuilt in PyTorch and loaded in ONNX Runtime."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.tiny_corpus import PAIRS
+
+
+def probe_sentences() -> list[str]:
+    """The tiny corpus' sources, some recombined, cut short or joined, so that beams and lengths vary."""
+    sources = [source for source, _ in PAIRS]
+    pairs = zip(sources, reversed(sources), strict=True)
+    halves = [f"{' '.join(a.split()[:3])} {' '.join(b.split()[3:])}" for a, b in pairs]
+    joined = [f"{sources[i]} {sources[i + 1]}" for i in range(0, 8, 2)]
+    return sources + halves[:10] + joined + ["A man.", "swimming in the lake", "Two girls"]
+
+
+@pytest.fixture(scope="session")
+def rebuilt(tiny_bundle: Path) -> Any:
+    from bench.rebuild import rebuild_model
+
+    return rebuild_model(tiny_bundle)
+
+
+@pytest.fixture(scope="session")
+def runtime_translator(tiny_bundle: Path) -> Any:
+    from service.runtime import Translator
+
+    return Translator.load(tiny_bundle)
+
+
+@pytest.fixture(scope="session")
+def eager(tiny_bundle: Path) -> Any:
+    from bench.torch_server import load_translator
+
+    return load_translator(tiny_bundle)
