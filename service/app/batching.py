@@ -72,7 +72,7 @@ class TranslationScheduler(Protocol):
         self, translator: Translator, texts: Sequence[str], options: DecodeOptions
     ) -> list[Translation]: ...
 
-    async def run_blocking(self, func: Callable[[], T]) -> T: ...
+    async def run_blocking(self, func: Callable[[], T], *, sentences: int = 1) -> T: ...
 
     @property
     def waiting(self) -> int: ...
@@ -110,9 +110,13 @@ class _SchedulerBase:
         return await asyncio.get_running_loop().run_in_executor(self._executor, func)
 
     async def _in_free_worker(self, func: Callable[[], T]) -> T:
-        """Waits for a free worker slot and runs `func` there. A caller that gives up (timeout, disconnect) does
-        not free the slot early: the slot stays taken until the running call really ends."""
+        """Waits for a free worker slot and runs `func` there."""
         await self._slots.acquire()
+        return await self._in_held_slot(func)
+
+    async def _in_held_slot(self, func: Callable[[], T]) -> T:
+        """Runs `func` in the worker slot the caller holds. A caller that gives up (timeout, disconnect) does not
+        free the slot early: the slot stays taken until the running call really ends."""
         try:
             running = asyncio.get_running_loop().run_in_executor(self._executor, func)
         except BaseException:
@@ -126,11 +130,15 @@ class _SchedulerBase:
         if not finished.cancelled():
             finished.exception()  # retrieved here too, in case the caller stopped waiting for it
 
-    async def run_blocking(self, func: Callable[[], T]) -> T:
-        """Runs other ONNX Runtime work (forced decoding, warm-up) on the same bounded worker threads."""
-        if self._closed:
-            raise SchedulerClosedError("the service is shutting down")
-        return await self._in_free_worker(func)
+    async def run_blocking(self, func: Callable[[], T], *, sentences: int = 1) -> T:
+        """Runs other ONNX Runtime work (forced decoding, warm-up) on the same bounded worker threads. Its
+        `sentences` count against the queue capacity until a worker takes the work, as translations do."""
+        self._admit(sentences)
+        try:
+            await self._slots.acquire()
+        finally:
+            self._set_waiting(self._waiting - sentences)
+        return await self._in_held_slot(func)
 
     def _record_batch(self, model: str, outcomes: Sequence[Outcome], waits: Sequence[float], seconds: float) -> None:
         metrics = self._metrics

@@ -17,6 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service.app.batching import create_scheduler
+from service.app.ratelimit import create_rate_limiter
 from service.app.settings import Settings
 from service.app.state import AppState, ServingModels
 from service.app.store import open_store
@@ -103,6 +104,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: AppState = app.state.heed
     settings = state.settings
     state.store = await asyncio.to_thread(open_store, settings)
+    state.rate_limiter = create_rate_limiter(settings, state.metrics)
     state.scheduler = create_scheduler(
         state.metrics,
         batching=settings.batching,
@@ -121,3 +123,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await loading
         await state.scheduler.stop()
         await state.store.close()
+        if state.rate_limiter is not None:
+            await state.rate_limiter.close()

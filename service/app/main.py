@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
+from service.app.auth import ApiKeys
 from service.app.errors import install_error_handlers
 from service.app.lifecycle import lifespan
 from service.app.metrics import Metrics
-from service.app.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
-from service.app.routers import alignment, health, libretranslate, metrics, models, translations
+from service.app.middleware import AccessControlMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
+from service.app.openapi import install_openapi
+from service.app.routers import alignment, health, libretranslate, metrics, models, page, translations
 from service.app.settings import Settings
 from service.app.state import AppState
 
@@ -31,6 +34,26 @@ TAGS = [
 ]
 
 
+CORS_METHODS = ("GET", "POST")
+CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "X-Request-ID")
+CORS_EXPOSED_HEADERS = ("X-Request-ID", "Retry-After", "WWW-Authenticate")
+
+
+def add_middleware(app: FastAPI, state: AppState) -> None:
+    """Innermost first (each one added wraps the ones before): access control, body size limit, CORS when
+    configured, and the request context outermost, so that every response carries the request id."""
+    settings = state.settings
+    keys = settings.api_key_values()
+    app.add_middleware(AccessControlMiddleware, state=state, keys=ApiKeys(keys) if keys else None)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origin_list, allow_methods=CORS_METHODS,
+            allow_headers=CORS_REQUEST_HEADERS, expose_headers=CORS_EXPOSED_HEADERS, max_age=600,
+        )  # fmt: skip
+    app.add_middleware(RequestContextMiddleware, metrics=state.metrics, trusted_proxies=settings.trusted_proxies)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """A new app; its lifespan opens the store, starts the batch scheduler and loads every bundle."""
     settings = settings if settings is not None else Settings()
@@ -38,9 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="heed", version=API_VERSION, description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan)
     app.state.heed = state
     install_error_handlers(app)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
-    app.add_middleware(RequestContextMiddleware, metrics=state.metrics)  # outermost: sees every response
+    install_openapi(app, settings)
+    add_middleware(app, state)
     for router in (translations.router, alignment.router, models.router, libretranslate.router, health.router,
-                   metrics.router):  # fmt: skip
+                   metrics.router, page.router):  # fmt: skip
         app.include_router(router)
     return app

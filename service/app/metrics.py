@@ -54,6 +54,10 @@ class Metrics:
         self.store_errors = Counter(
             "heed_store_errors", "Result store operations that failed.", ["operation"], registry=registry
         )
+        self.rate_limiter_errors = Counter(
+            "heed_rate_limiter_errors", "Rate limit checks Redis failed (answered by this process's buckets).",
+            registry=registry,
+        )  # fmt: skip
         self.model_info = Info("heed_model", "One per loaded model bundle.", ["model"], registry=registry)
         self.ready = Gauge("heed_ready", "1 once every model is loaded and warmed up.", registry=registry)
 

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 MAX_BEAM_SIZE = 16
@@ -53,7 +62,17 @@ def usable_texts(value: str | list[str]) -> str | list[str]:
     return value
 
 
-TextInput = Annotated[str | list[str], BeforeValidator(_text_or_texts), AfterValidator(usable_texts)]
+def whole_number(value: object) -> object:
+    """JSON Schema counts 2.0 as an integer, and so does heed; 2.5, true and "2" stay wrong."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+# What the validators accept, stated in the schema: one string, or a list of at least one
+_TEXT_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1}
+_TEXTS_SCHEMA: dict[str, Any] = {"anyOf": [_TEXT_SCHEMA, {"type": "array", "items": _TEXT_SCHEMA, "minItems": 1}]}
+TextInput = Annotated[
+    str | list[str], BeforeValidator(_text_or_texts), AfterValidator(usable_texts), WithJsonSchema(_TEXTS_SCHEMA)
+]
 LanguageCode = Annotated[str, Field(min_length=1, max_length=32, examples=["en"])]
 
 
@@ -89,6 +108,8 @@ class TranslateRequest(_Request):
             ]
         }
     )  # fmt: skip
+
+    _whole_numbers = field_validator("beam_size", "n_best", "max_length", mode="before")(whole_number)
 
     @model_validator(mode="after")
     def _n_best_fits_the_beam(self) -> TranslateRequest:
@@ -326,14 +347,20 @@ class ErrorBody(BaseModel):
 class LibreTranslateRequest(BaseModel):
     """Accepted as JSON or as form data (`application/x-www-form-urlencoded` or `multipart/form-data`)."""
 
-    q: str | list[str] = Field(description="Text, or a list of texts.")
+    q: Annotated[str | list[str], WithJsonSchema(_TEXTS_SCHEMA)] = Field(description="Text, or a list of texts.")
     source: str = Field(description="Source language code, or 'auto' when only one source language is served.")
     target: str = Field(description="Target language code.")
-    format: Literal["text", "html"] = Field(default="text", description="Only 'text' is supported.")
-    api_key: str | None = Field(default=None, description="Accepted for compatibility.")
+    format: Annotated[
+        Literal["text", "html"], WithJsonSchema({"type": "string", "enum": ["text"]})  # html: 400, not supported
+    ] = Field(default="text", description="Only 'text' is supported (LibreTranslate's 'html' is answered 400).")
+    api_key: str | None = Field(
+        default=None, description="The API key, when the server requires one (or send Authorization: Bearer <key>)."
+    )
     alternatives: int = Field(
         default=0, ge=0, le=MAX_BEAM_SIZE - 1, description="Extra translations to return per text."
     )
+
+    _whole_numbers = field_validator("alternatives", mode="before")(whole_number)
 
     model_config = ConfigDict(
         extra="ignore",

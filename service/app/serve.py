@@ -2,18 +2,28 @@
 
 Every setting is a flag (`--max-batch-size 16`, `--no-batching`) and an environment variable
 (`HEED_MAX_BATCH_SIZE=16`, `HEED_BATCHING=false`); a flag wins over the environment.
+
+On SIGTERM (or SIGINT) the server stops listening at once, so new connections are refused; idle keep-alive
+connections are closed; requests in flight finish, for up to `shutdown_grace_seconds`, after which any still
+running are cancelled; then the scheduler and the store close. The process then exits with status 0, which
+orchestrators read as a clean stop. It exits 3 when the server could not start (port taken, say) and 2 on
+invalid settings.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import os
+import signal
 import sys
 import types
 import typing
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, NoReturn
 
 import uvicorn
 from pydantic import ValidationError
@@ -22,6 +32,28 @@ from pydantic.fields import FieldInfo
 from service.app.logs import configure_logging
 from service.app.main import create_app
 from service.app.settings import Settings
+
+STARTUP_FAILURE = 3
+logger = logging.getLogger("heed.serve")
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, logging when a shutdown signal arrives and how much work in flight it will wait for."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if not self.should_exit:
+            state = self.server_state
+            logger.info("shutdown requested", extra={"fields": {
+                "signal": signal.Signals(sig).name, "requests_in_flight": len(state.tasks),
+                "connections": len(state.connections), "grace_seconds": self.config.timeout_graceful_shutdown,
+            }})  # fmt: skip
+        super().handle_exit(sig, frame)
+
+
+def _exit_cleanly(signum: int, frame: FrameType | None) -> NoReturn:
+    """SIGTERM outside uvicorn's own handling: before it starts, and when it re-raises the signal once it
+    has shut down gracefully; either way the stop was asked for and went as planned."""
+    raise SystemExit(0)
 
 
 def _flag_options(name: str, field: FieldInfo) -> dict[str, Any]:
@@ -72,7 +104,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"heed serve: invalid settings:\n{error}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
-    options: dict[str, Any] = {
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    options = uvicorn_options(settings)
+    if settings.workers > 1:
+        _export_to_environment(overrides)
+        uvicorn.run("service.app.main:create_app", factory=True, workers=settings.workers, **options)
+        return 0
+    server = GracefulServer(uvicorn.Config(create_app(settings), **options))
+    with contextlib.suppress(KeyboardInterrupt):  # SIGINT, re-raised by uvicorn once it shut down gracefully
+        server.run()
+    return 0 if server.started else STARTUP_FAILURE
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {
         "host": settings.host,
         "port": settings.port,
         "log_config": None,
@@ -80,13 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "access_log": False,  # heed writes its own JSON access log, with request ids
         "server_header": False,
         "timeout_graceful_shutdown": settings.shutdown_grace_seconds,
+        # heed reads X-Forwarded-For itself, as far as `trusted_proxies` says; uvicorn would trust any local peer
+        "proxy_headers": False,
     }
-    if settings.workers > 1:
-        _export_to_environment(overrides)
-        uvicorn.run("service.app.main:create_app", factory=True, workers=settings.workers, **options)
-    else:
-        uvicorn.run(create_app(settings), **options)
-    return 0
 
 
 if __name__ == "__main__":

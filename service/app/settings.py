@@ -2,21 +2,52 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
 
 MIB = 1024 * 1024
+_API_KEY = re.compile(r"^[\x21-\x7e]+$")  # visible ASCII: fits an Authorization header as it is
+_ORIGIN = re.compile(r"^https?://[^/\s?#]+$")
+
+
+class ApiKeyConfigError(ValueError):
+    """The configured API keys cannot be used; the message says why without showing any key."""
+
+
+def parse_api_keys(listed: str | None, file: Path | None) -> tuple[str, ...]:
+    """The keys from the comma-separated list and from the file (one per line, `#` starts a comment), in order."""
+    keys = [key.strip() for key in (listed or "").split(",") if key.strip()]
+    if listed is not None and not keys:
+        raise ApiKeyConfigError("HEED_API_KEYS is set but holds no key")
+    if file is not None:
+        try:
+            lines = file.read_text(encoding="utf-8").splitlines()
+        except OSError as error:
+            raise ApiKeyConfigError(f"cannot read the API keys file {str(file)!r}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise ApiKeyConfigError(f"the API keys file {str(file)!r} is not UTF-8 text") from None
+        from_file = [line.split("#", 1)[0].strip() for line in lines]
+        from_file = [key for key in from_file if key]
+        if not from_file:
+            raise ApiKeyConfigError(f"the API keys file {str(file)!r} holds no key")
+        keys += from_file
+    for number, key in enumerate(keys, start=1):
+        if not _API_KEY.match(key):
+            raise ApiKeyConfigError(f"API key #{number} holds a space or a character outside visible ASCII")
+    return tuple(dict.fromkeys(keys))
 
 
 class Settings(BaseSettings):
     """Read from keyword arguments first, then `HEED_<NAME>` environment variables, then the defaults."""
 
-    model_config = SettingsConfigDict(env_prefix="HEED_", extra="ignore", frozen=True)
+    # hide_input_in_errors: a rejected setting is named with the reason, never echoed (it may be an API key)
+    model_config = SettingsConfigDict(env_prefix="HEED_", extra="ignore", frozen=True, hide_input_in_errors=True)
 
     # Server
     host: str = Field(default="0.0.0.0", description="Interface to listen on.")
@@ -60,6 +91,34 @@ class Settings(BaseSettings):
         description="Most sentences waiting for a batch; beyond it requests get 503 with Retry-After.",
     )
 
+    # Access: API keys, rate limits, CORS
+    api_keys: SecretStr | None = Field(
+        default=None,
+        description="Comma-separated API keys; when any key is set, every endpoint but the probes, /metrics, the "
+        "page and the API docs requires one (Authorization: Bearer <key>). Prefer the variable to the flag.",
+    )
+    api_keys_file: Path | None = Field(
+        default=None, description="File of API keys, one per line, '#' starts a comment; adds to api_keys."
+    )
+    rate_limit: int | None = Field(
+        default=None,
+        ge=1,
+        description="Requests per minute per API key (per client address when keys are off), with bursts up to "
+        "the same number; beyond it 429 with Retry-After. Unset: no limit. Shared by replicas only through Redis.",
+    )
+    trusted_proxies: int = Field(
+        default=0,
+        ge=0,
+        le=16,
+        description="Proxies in front of heed that append to X-Forwarded-For; the client address is read that many "
+        "entries from the right. 0: the header is ignored and the TCP peer is the client.",
+    )
+    cors_origins: str = Field(
+        default="",
+        description="Comma-separated origins allowed to call the API from a browser, or '*' for any (LibreTranslate "
+        "web clients). Empty: no CORS headers, same-origin only.",
+    )
+
     # Result store
     store_ttl_seconds: int = Field(
         default=24 * 3600, ge=1, description="How long a stored result can be fetched again."
@@ -77,6 +136,24 @@ class Settings(BaseSettings):
     def _blank_url_means_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
 
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _blank_keys_mean_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("api_keys_file", mode="before")
+    @classmethod
+    def _blank_path_means_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: str) -> str:
+        for origin in (item.strip() for item in value.split(",") if item.strip()):
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://example.com (scheme, host, port only)")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_case_level(cls, value: object) -> object:
@@ -90,6 +167,21 @@ class Settings(BaseSettings):
                 "or the largest allowed request could never be queued"
             )
         return self
+
+    @model_validator(mode="after")
+    def _api_keys_are_usable(self) -> Settings:
+        self.api_key_values()  # refuse to start with keys that cannot work rather than serve without them
+        return self
+
+    def api_key_values(self) -> tuple[str, ...]:
+        """Every configured API key (empty when keys are off). Raises ApiKeyConfigError."""
+        listed = self.api_keys.get_secret_value() if self.api_keys is not None else None
+        return parse_api_keys(listed, self.api_keys_file)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        origins = [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]
+        return ["*"] if "*" in origins else origins
 
     @property
     def store_backend(self) -> Literal["redis", "sqlite"]:

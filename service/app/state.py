@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from service.app.batching import TranslationScheduler
 from service.app.errors import NotReadyError, UnknownModelError, UnsupportedLanguagePairError
 from service.app.metrics import Metrics
+from service.app.ratelimit import RateLimiter
 from service.app.settings import Settings
 from service.app.store import ResultStore
 from service.runtime import Translator
@@ -58,6 +59,7 @@ class AppState:
     store: ResultStore | None = None
     scheduler: TranslationScheduler | None = None
     models: ServingModels | None = None
+    rate_limiter: RateLimiter | None = None
 
     def serving_models(self) -> ServingModels:
         if self.models is None:

@@ -86,7 +86,9 @@ async def force_decode(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, sources: Sequence[str],
     targets: Sequence[str],
 ) -> list[Translation]:  # fmt: skip
-    work = scheduler.run_blocking(functools.partial(translator.force_decode, list(sources), list(targets)))
+    work = scheduler.run_blocking(
+        functools.partial(translator.force_decode, list(sources), list(targets)), sentences=len(sources)
+    )
     return await _bounded(state, work)
 
 

@@ -44,6 +44,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": LibreTranslateError, "description": "Invalid request"},
     413: {"model": LibreTranslateError, "description": "Request body too large"},
     503: {"model": LibreTranslateError, "description": "Not ready or overloaded"},
+    504: {"model": LibreTranslateError, "description": "The translation did not finish in time"},
 }
 
 
@@ -63,11 +64,19 @@ def _collect(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     return fields
 
 
+def _media_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _is_json(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
+
+
 async def _read_fields(request: Request) -> dict[str, Any]:
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = _media_type(request)
     body = await request.body()
     try:
-        if media_type == "application/json" or media_type.endswith("+json"):
+        if _is_json(media_type):
             data = json.loads(body) if body else {}
             if not isinstance(data, dict):
                 raise _BadRequest("Invalid request: the JSON body must be an object")
@@ -83,9 +92,10 @@ async def _read_fields(request: Request) -> dict[str, Any]:
         raise _BadRequest(f"Invalid request: malformed JSON: {error.msg} at {error.pos}") from None
 
 
-def _parse(fields: dict[str, Any]) -> LibreTranslateRequest:
+def _parse(fields: dict[str, Any], *, typed: bool) -> LibreTranslateRequest:
+    """Form fields are all text and are read as their types ("2" is 2); JSON values must have the right type."""
     try:
-        return LibreTranslateRequest.model_validate(fields)
+        return LibreTranslateRequest.model_validate(fields, strict=typed)
     except ValidationError as error:
         first = error.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "body"
@@ -139,7 +149,7 @@ def _distinct_alternatives(translation: Translation) -> list[str]:
 async def libretranslate_translate(
     http_request: Request, state: StateDep, models: ModelsDep, scheduler: SchedulerDep
 ) -> JSONResponse:
-    request = _parse(await _read_fields(http_request))
+    request = _parse(await _read_fields(http_request), typed=_is_json(_media_type(http_request)))
     if request.format != "text":
         raise _BadRequest(f"Invalid request: format {request.format!r} is not supported; use 'text'")
     texts = _texts(request)

@@ -119,7 +119,7 @@ def test_python_m_service_serve_runs_the_service_with_json_logs(
                                headers={"X-Request-ID": "from-the-test"})  # fmt: skip
         assert response.json()["translations"][0]["text"] == PAIRS[1][1]
     process.send_signal(signal.SIGTERM)
-    assert process.wait(timeout=60) in (0, -signal.SIGTERM)  # uvicorn re-raises the signal once it shut down
+    assert process.wait(timeout=60) == 0  # a graceful stop on SIGTERM is a clean exit
     reader.join(timeout=30)
     records = [json.loads(line) for line in lines if line.startswith("{")]
     assert any(record["message"] == "Application shutdown complete." for record in records)

@@ -1,0 +1,162 @@
+"""Rate limits: a token bucket per caller (an API key, or a client address when keys are off).
+
+A bucket holds up to `per_minute` tokens and refills at `per_minute` tokens a minute; each request takes one.
+A caller can therefore burst up to a minute's allowance and then goes at the steady rate. A request finding
+the bucket empty is refused, and told in how many seconds a token will be there.
+
+`LocalRateLimiter` keeps the buckets in this process: with N replicas (or N workers) a caller gets N times
+the limit. With `HEED_REDIS_URL` set, `RedisRateLimiter` keeps them in Redis, shared by every replica; when
+Redis cannot be reached it falls back to the local buckets rather than refusing or waving through everyone.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from service.app.metrics import Metrics
+from service.app.settings import Settings
+
+logger = logging.getLogger("heed.ratelimit")
+
+SECONDS_PER_MINUTE = 60.0
+_TIMEOUT_SECONDS = 1.0
+
+
+class RateLimiter(Protocol):
+    per_minute: int
+
+    async def acquire(self, caller: str) -> float | None:
+        """Takes a token for `caller`: None when allowed, else the seconds until a token is available."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def retry_after_header(seconds: float) -> str:
+    """Whole seconds, at least 1, never less than the wait."""
+    return str(max(1, math.ceil(seconds)))
+
+
+@dataclass
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+class LocalRateLimiter:
+    """Token buckets in this process, least recently used first; a bucket that refilled holds no information
+    and is forgotten, and at most `max_callers` are kept, so memory stays bounded under any flood."""
+
+    def __init__(
+        self, per_minute: int, *, clock: Callable[[], float] = time.monotonic, max_callers: int = 100_000
+    ) -> None:
+        self.per_minute = per_minute
+        self._capacity = float(per_minute)
+        self._refill_per_second = per_minute / SECONDS_PER_MINUTE
+        self._clock = clock
+        self._max_callers = max_callers
+        self._buckets: OrderedDict[str, _Bucket] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+    async def acquire(self, caller: str) -> float | None:
+        return self.take(caller)
+
+    def take(self, caller: str) -> float | None:
+        now = self._clock()
+        bucket = self._buckets.pop(caller, None)
+        tokens = self._capacity if bucket is None else self._refilled(bucket, now)
+        wait: float | None = None
+        if tokens >= 1.0:
+            tokens -= 1.0
+        else:
+            wait = (1.0 - tokens) / self._refill_per_second
+        self._buckets[caller] = _Bucket(tokens, now)
+        self._forget_idle(now)
+        return wait
+
+    def _refilled(self, bucket: _Bucket, now: float) -> float:
+        return min(self._capacity, bucket.tokens + max(0.0, now - bucket.updated) * self._refill_per_second)
+
+    def _forget_idle(self, now: float) -> None:
+        while self._buckets:
+            caller, bucket = next(iter(self._buckets.items()))
+            if len(self._buckets) <= self._max_callers and self._refilled(bucket, now) < self._capacity:
+                return
+            del self._buckets[caller]
+
+    async def close(self) -> None:
+        self._buckets.clear()
+
+
+# KEYS[1]: the bucket (a hash of tokens and update time). ARGV: capacity, refill per second.
+# Redis's own clock, so replicas with skewed clocks still share one bucket correctly.
+_TAKE_SCRIPT = """
+local capacity, rate = tonumber(ARGV[1]), tonumber(ARGV[2])
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(state[1]) or capacity
+local updated = tonumber(state[2]) or now
+tokens = math.min(capacity, tokens + math.max(0, now - updated) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = (1 - tokens) / rate end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now))
+redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 1)
+return tostring(wait)
+"""
+
+
+class RedisRateLimiter:
+    """Token buckets in Redis (one small hash per caller, expiring once refilled), shared by every replica."""
+
+    def __init__(self, per_minute: int, url: str, *, prefix: str, metrics: Metrics) -> None:
+        self.per_minute = per_minute
+        self._prefix = f"{prefix}ratelimit:"
+        self._metrics = metrics
+        self._fallback = LocalRateLimiter(per_minute)
+        self._client: Any = aioredis.Redis.from_url(
+            url, socket_timeout=_TIMEOUT_SECONDS, socket_connect_timeout=_TIMEOUT_SECONDS
+        )
+        self._take = self._client.register_script(_TAKE_SCRIPT)
+        self._redis_failing = False
+
+    def bucket_key(self, caller: str) -> str:
+        return self._prefix + caller
+
+    async def acquire(self, caller: str) -> float | None:
+        arguments: list[int | str] = [self.per_minute, repr(self.per_minute / SECONDS_PER_MINUTE)]
+        try:
+            wait = float(await self._take(keys=[self.bucket_key(caller)], args=arguments))
+        except (RedisError, OSError, ValueError) as error:
+            self._metrics.rate_limiter_errors.inc()
+            if not self._redis_failing:
+                self._redis_failing = True
+                logger.warning("rate limits fall back to this process: Redis failed",
+                               extra={"fields": {"error": str(error)}})  # fmt: skip
+            return self._fallback.take(caller)
+        if self._redis_failing:
+            self._redis_failing = False
+            logger.info("rate limits are shared through Redis again")
+        return wait if wait > 0 else None
+
+    async def close(self) -> None:
+        await self._client.aclose()
+
+
+def create_rate_limiter(settings: Settings, metrics: Metrics) -> RateLimiter | None:
+    if settings.rate_limit is None:
+        return None
+    if settings.redis_url:
+        return RedisRateLimiter(settings.rate_limit, settings.redis_url, prefix=settings.redis_prefix, metrics=metrics)
+    return LocalRateLimiter(settings.rate_limit)

@@ -1,0 +1,101 @@
+"""SIGTERM under load, against a real `python -m service serve` process and 32 concurrent clients.
+
+What must hold: every request the server accepted before SIGTERM is answered 200 with its full translation;
+once SIGTERM arrived, new connections are refused (the clients see a connection error, never an error status
+or half an answer); the process exits 0 by itself, without having to cancel anything at the end of the grace
+period.
+
+Each request carries its own X-Request-ID, so the server's access log (one line per request it accepted) can
+be matched against what each client saw.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.service.app.conftest import wait_until
+from tests.service.hardening.conftest import ServeProcess, serve_process
+from tests.tiny_corpus import PAIRS
+
+CLIENTS = 32
+GRACE_SECONDS = 60
+WARM_REQUESTS = 4 * CLIENTS
+
+
+@dataclass(frozen=True)
+class Outcome:
+    request_id: str
+    pair: int
+    status: int | None  # None: no HTTP answer at all (connection refused or closed)
+    body: Any = None
+
+
+def _client_loop(server: ServeProcess, number: int, outcomes: list[Outcome], lock: threading.Lock) -> None:
+    """Sends translations one after another until the server stops answering."""
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        sent = 0
+        while True:
+            request_id, pair = f"client{number}-{sent}", (number + sent) % len(PAIRS)
+            body = {"source": "en", "target": "de", "text": PAIRS[pair][0], "store": False}
+            try:
+                response = http.post("/v1/translate", json=body, headers={"X-Request-ID": request_id})
+                outcome = Outcome(request_id, pair, response.status_code, response.json())
+            except httpx.TransportError as error:
+                outcome = Outcome(request_id, pair, None, type(error).__name__)
+            with lock:
+                outcomes.append(outcome)
+            if outcome.status is None:
+                return
+            sent += 1
+
+
+def _full_translation(outcome: Outcome) -> bool:
+    [item] = outcome.body["translations"]
+    rows = item["attention"]
+    return (
+        item["text"] == PAIRS[outcome.pair][1]
+        and len(rows) == len(item["target_tokens"])
+        and all(len(row) == len(item["source_tokens"]) for row in rows)
+    )
+
+
+def test_sigterm_under_load_finishes_accepted_requests_refuses_new_ones_and_exits_cleanly(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    outcomes: list[Outcome] = []
+    lock = threading.Lock()
+    variables = {"HEED_SHUTDOWN_GRACE_SECONDS": str(GRACE_SECONDS), "HEED_BATCH_WORKERS": "1"}
+    with serve_process(models_dir, tmp_path, **variables) as server:
+        clients = [threading.Thread(target=_client_loop, args=(server, n, outcomes, lock)) for n in range(CLIENTS)]
+        for client in clients:
+            client.start()
+        wait_until(lambda: len(outcomes) >= WARM_REQUESTS, "the clients to get going", 300)
+        server.terminate()
+        for client in clients:
+            client.join(timeout=GRACE_SECONDS + 60)
+        assert not any(client.is_alive() for client in clients), "every client ended with a refused connection"
+        exit_code = server.process.wait(timeout=GRACE_SECONDS + 30)
+
+    assert exit_code == 0, server.output()[-3000:]
+    records = server.records()
+    messages = [record["message"] for record in records]
+    [requested] = [record for record in records if record["message"] == "shutdown requested"]
+    assert requested["signal"] == "SIGTERM" and requested["grace_seconds"] == GRACE_SECONDS
+    assert requested["requests_in_flight"] >= 1, "SIGTERM arrived while requests were being served"
+    assert not any("timeout graceful shutdown exceeded" in message for message in messages), "nothing was cut off"
+    assert "Application shutdown complete." in messages
+
+    accepted = {r["request_id"]: r for r in server.access_records() if r["route"] == "/v1/translate"}
+    answered = {outcome.request_id: outcome for outcome in outcomes if outcome.status is not None}
+    refused = [outcome for outcome in outcomes if outcome.status is None]
+    assert all(record["status"] == 200 for record in accepted.values())
+    assert set(accepted) == set(answered), "every accepted request, and only those, got an answer"
+    assert all(outcome.status == 200 and _full_translation(outcome) for outcome in answered.values())
+    assert len(refused) == CLIENTS and not any(outcome.request_id in accepted for outcome in refused)
+    after_sigterm = [record for record in records[records.index(requested) + 1 :] if record["logger"] == "heed.access"]
+    assert len(after_sigterm) >= requested["requests_in_flight"] >= 1, "requests in flight at SIGTERM completed"
