@@ -1,4 +1,4 @@
-"""One end-to-end run of `python -m bench` over the tiny bundle, with sub-second scenarios (no timing asserted)."""
+"""One end-to-end run of `python -m bench` over the tiny bundle, with short scenarios (no timing asserted)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def smoke_run(
     out = folder / "results"
     command = [
         sys.executable, "-m", "bench", "--quick", "--models-dir", str(tiny_bundle.parent), "--model", "en-de",
-        "--sentences", str(sentences), "--clients", "2", "--beams", "1,4", "--warmup", "0.3", "--duration", "0.6",
+        "--sentences", str(sentences), "--clients", "2", "--beams", "1,4", "--warmup", "0.3", "--duration", "1.5",
         "--agreement", "8", "--matmul-size", "64", "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
