@@ -24,7 +24,7 @@ Ties between equal scores go to the lower vocabulary id and the earlier row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,31 +160,13 @@ def greedy_search(
     length_penalty: float,
 ) -> list[Decoded]:
     """The most probable next piece at every step, for every sentence at once."""
-    batch = _DecoderBatch(decoder, encoded)
     limits = np.asarray(max_lengths)
-    sentences: IndexArray = np.arange(len(max_lengths))
-    prev = np.full(sentences.size, special.bos, dtype=np.int64)
-    state, totals = encoded.init_state, np.zeros(sentences.size)
-    traces: list[_Trace | None] = [None] * sentences.size
-    results: list[Decoded | None] = [None] * sentences.size
-    step = 0
-    while sentences.size:
-        out = batch.step(sentences, prev, state)
+
+    def pick(out: DecoderOutput, sentences: IndexArray, step: int) -> tuple[Int64Array, BoolArray]:
         choice = selectable_scores(out.log_probs, special, limits[sentences] <= step).argmax(axis=1)
-        totals = totals + out.log_probs[np.arange(sentences.size), choice]
-        keep: list[int] = []
-        for row, sentence in enumerate(sentences):
-            trace = _Trace(int(choice[row]), out.attention[row, : encoded.lengths[sentence]], traces[row])
-            if trace.token == special.eos:
-                results[sentence] = _finish(trace, float(totals[row]), length_penalty)
-            else:
-                keep.append(row)
-                traces[row] = trace
-        rows = np.asarray(keep, dtype=np.intp)
-        sentences, prev, state, totals = sentences[rows], choice[rows], out.new_state[rows], totals[rows]
-        traces = [traces[row] for row in keep]
-        step += 1
-    return _all_finished(results)
+        return choice.astype(np.int64), choice == special.eos
+
+    return _single_path(decoder, encoded, special, len(max_lengths), length_penalty, pick)
 
 
 @dataclass
@@ -290,27 +272,44 @@ def forced_decode(
     length_penalty: float,
 ) -> list[Decoded]:
     """Teacher-forces each target (ids ending in EOS): its log-probability and the attention on the way."""
+
+    def pick(out: DecoderOutput, sentences: IndexArray, step: int) -> tuple[Int64Array, BoolArray]:
+        forced = np.array([targets[sentence][step] for sentence in sentences], dtype=np.int64)
+        return forced, np.array([step + 1 == len(targets[sentence]) for sentence in sentences], dtype=bool)
+
+    return _single_path(decoder, encoded, special, len(targets), length_penalty, pick)
+
+
+def _single_path(
+    decoder: DecoderGraph,
+    encoded: EncodedBatch,
+    special: SpecialTokens,
+    count: int,
+    length_penalty: float,
+    pick: Callable[[DecoderOutput, IndexArray, int], tuple[Int64Array, BoolArray]],
+) -> list[Decoded]:
+    """One hypothesis per sentence: `pick` chooses each row's token and says which rows end with it."""
     batch = _DecoderBatch(decoder, encoded)
-    sentences: IndexArray = np.arange(len(targets))
-    prev = np.full(sentences.size, special.bos, dtype=np.int64)
-    state, totals = encoded.init_state, np.zeros(sentences.size)
-    traces: list[_Trace | None] = [None] * sentences.size
-    results: list[Decoded | None] = [None] * sentences.size
+    sentences: IndexArray = np.arange(count)
+    prev = np.full(count, special.bos, dtype=np.int64)
+    state, totals = encoded.init_state, np.zeros(count)
+    traces: list[_Trace | None] = [None] * count
+    results: list[Decoded | None] = [None] * count
     step = 0
     while sentences.size:
         out = batch.step(sentences, prev, state)
-        forced = np.array([targets[sentence][step] for sentence in sentences], dtype=np.int64)
-        totals = totals + out.log_probs[np.arange(sentences.size), forced]
+        tokens, ends = pick(out, sentences, step)
+        totals = totals + out.log_probs[np.arange(sentences.size), tokens]
         keep: list[int] = []
         for row, sentence in enumerate(sentences):
-            trace = _Trace(int(forced[row]), out.attention[row, : encoded.lengths[sentence]], traces[row])
-            if step + 1 == len(targets[sentence]):
+            trace = _Trace(int(tokens[row]), out.attention[row, : encoded.lengths[sentence]], traces[row])
+            if ends[row]:
                 results[sentence] = _finish(trace, float(totals[row]), length_penalty)
             else:
                 keep.append(row)
                 traces[row] = trace
         rows = np.asarray(keep, dtype=np.intp)
-        sentences, prev, state, totals = sentences[rows], forced[rows], out.new_state[rows], totals[rows]
+        sentences, prev, state, totals = sentences[rows], tokens[rows], out.new_state[rows], totals[rows]
         traces = [traces[row] for row in keep]
         step += 1
     return _all_finished(results)
