@@ -23,19 +23,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from export.defaults import DEFAULT_CHECK_LIMIT, DEFAULT_MIN_INT8_AGREEMENT, DEFAULT_OPSET, SUPPORTED_OPSETS
 from export.errors import ExportError, ExportInputError
-
-
-class UsageError(Exception):
-    """A bad command line, reported as one line."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+from model.cli import OneLineParser, UsageError
 
 
 def build_parser() -> OneLineParser:

@@ -13,18 +13,17 @@ The scores go into manifest.json under metrics[<set name>]; no checksummed file 
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 import numpy as np
 
 from export.errors import ExportError, ExportInputError
 from export.manifest import update_metrics
+from model.cli import OneLineParser, UsageError
 from model.data import CorpusError, read_parallel
 from model.evaluate import score
 from service.runtime import BundleError, Translation, Translator
@@ -76,11 +75,6 @@ def report_set(translator: Translator, name: str, src: str, ref: str, beam_size:
     )
 
 
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise ExportInputError(message)
-
-
 def parse_set(value: str) -> tuple[str, str, str]:
     name, _, files = value.partition("=")
     src, _, ref = files.partition(",")
@@ -102,7 +96,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reports = [report_set(translator, *parse_set(value), beam_size) for value in args.sets]
         if not args.dry_run:
             update_metrics(args.bundle, {r.name: r.metrics() for r in reports})
-    except (ExportError, BundleError, ValueError) as error:
+    except (ExportError, BundleError, UsageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for r in reports:

@@ -19,13 +19,14 @@ import time
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
 from model.checkpoint import CheckpointError, build_payload, load_checkpoint, save_checkpoint
+from model.cli import OneLineParser, UsageError
 from model.data import (
     BOS_ID,
     EOS_ID,
@@ -45,15 +46,6 @@ from model.evaluate import score
 from model.model import SCORE_FUNCTIONS, ModelConfig, Seq2Seq
 
 MODEL_OPTIONS = ("emb_dim", "enc_hidden", "dec_hidden", "attn_dim", "readout_dim", "score", "dropout", "tie_embeddings")
-
-
-class UsageError(Exception):
-    """Bad command-line or config input, reported as one line."""
-
-
-class OneLineParser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
 
 
 def build_parser() -> OneLineParser:
