@@ -80,6 +80,10 @@ def build_parser() -> OneLineParser:
     opt.add_argument("--lr-decay", type=float, default=0.5, help="factor applied when validation BLEU stalls")
     opt.add_argument("--patience", type=int, default=1, help="stalled epochs before the learning rate decays")
     opt.add_argument("--early-stop", type=int, default=4, help="stalled epochs before training stops")
+    opt.add_argument(
+        "--epoch-checkpoints", action=argparse.BooleanOptionalAction, default=False,
+        help="also keep OUT/epoch-NN.pt (weights only) after every epoch, for checkpoint averaging",
+    )  # fmt: skip
     opt.add_argument("--seed", type=int, default=1)
     opt.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     opt.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this wall time")
@@ -279,6 +283,8 @@ class Trainer:
             finished_epoch = self.run_epoch()
             self.after_validation(self.validate())
             self.save_last()
+            if finished_epoch and self.args.epoch_checkpoints:
+                self.save(self.out / f"epoch-{self.progress['epoch']:02d}.pt", with_optimizer=False)
             if not finished_epoch:
                 print(f"stopped at the {self.args.max_minutes}-minute budget; run again to resume", file=sys.stderr)
                 break
