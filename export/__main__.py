@@ -1,14 +1,23 @@
 """Export a checkpoint to a checked, self-describing ONNX bundle.
 
     python -m export --checkpoint runs/en-de/best.pt --out artifacts/en-de \\
-        [--quantize int8] [--valid-src val.en.gz --valid-tgt val.de.gz] \\
-        [--check-src FILE] [--check-limit N] [--opset N] [--force]
+        [--precision {float32,int8} | --quantize int8] [--valid-src val.en.gz --valid-tgt val.de.gz] \\
+        [--check-src FILE] [--check-limit N] [--min-int8-agreement R] [--opset N] [--force]
 
 Writes the float32 bundle at --out. With --quantize int8 it also writes the int8 bundle beside it,
 at <out>-int8 (e.g. artifacts/en-de-int8, manifest name "en-de-int8", "quantization": "int8"),
-quantized from the float32 graphs just exported. Given --valid-src/--valid-tgt, it prints the
-greedy BLEU of each bundle decoded by ONNX Runtime (model.evaluate.score) and, with --quantize,
-the change from float32 to int8, which it also records as the int8 bundle's "val" metrics.
+quantized from the float32 graphs just exported.
+
+With --precision int8 (default float32) it writes only the int8 bundle, at --out under the plain
+name (e.g. artifacts/en-de, manifest name "en-de", "quantization": "int8"). The float32 bundle is
+exported and checked against PyTorch as always, but in a hidden staging folder beside --out that
+is never published and is removed afterwards, also on failure. The int8 manifest's
+"quantized_from" records the float32 bundle it came from: its name and version, its parity with
+PyTorch and the int8-vs-float32 greedy agreement. --precision int8 and --quantize do not go together.
+
+Given --valid-src/--valid-tgt, it prints the greedy BLEU of each bundle decoded by ONNX Runtime
+(model.evaluate.score) and, with --quantize or --precision int8, the change from float32 to int8,
+which it also records as the int8 bundle's "val" metrics.
 
 Before a bundle is put in place it is checked: float32 graphs must match PyTorch within 1e-4
 (log-probabilities, attention, states; greedy outputs identical) on --check-src, else the
@@ -22,17 +31,28 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from export.defaults import DEFAULT_CHECK_LIMIT, DEFAULT_MIN_INT8_AGREEMENT, DEFAULT_OPSET, SUPPORTED_OPSETS
 from export.errors import ExportError, ExportInputError
 from model.cli import OneLineParser, UsageError
+
+if TYPE_CHECKING:
+    from export.bundle import ExportedBundle
 
 
 def build_parser() -> OneLineParser:
     parser = OneLineParser(prog="python -m export", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--checkpoint", required=True, type=Path, help="a heed checkpoint, e.g. runs/en-de/best.pt")
     parser.add_argument("--out", required=True, type=Path, help="bundle folder to write, e.g. artifacts/en-de")
+    parser.add_argument(
+        "--precision",
+        choices=("float32", "int8"),
+        default="float32",
+        help="precision of the bundle at --out; int8 writes only the int8 bundle (float32 checked, not kept)",
+    )
     parser.add_argument("--quantize", choices=("int8",), help="also write an int8 bundle at <out>-int8")
     parser.add_argument("--check-src", type=Path, help="source sentences for the self-check, one per line")
     parser.add_argument("--check-limit", type=int, default=DEFAULT_CHECK_LIMIT, help="sentences checked at most")
@@ -51,6 +71,8 @@ def build_parser() -> OneLineParser:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
+    if args.precision == "int8" and args.quantize is not None:
+        raise UsageError("--precision int8 writes only the int8 bundle; leave out --quantize")
     if (args.valid_src is None) != (args.valid_tgt is None):
         raise UsageError("--valid-src and --valid-tgt go together")
     if args.opset not in SUPPORTED_OPSETS:
@@ -73,50 +95,64 @@ def run(args: argparse.Namespace) -> None:
         if path is not None and not path.is_file():
             raise ExportInputError(f"{path}: no such file")
 
-    from export.bundle import check_destination, export_bundle, int8_bundle_path, quantize_bundle, score_bundle
-    from export.manifest import update_metrics
+    from export.bundle import check_destination, int8_bundle_path
 
     check_destination(args.out, args.force)
     if args.quantize == "int8":
         check_destination(int8_bundle_path(args.out), args.force)  # before any work, not after the float export
-    fp32 = export_bundle(
-        args.checkpoint,
-        args.out,
-        opset=args.opset,
-        check_src=args.check_src,
-        check_limit=args.check_limit,
+    with ExitStack() as stack:  # an unpublished float32 bundle lives until its BLEU is scored
+        fp32, int8 = _export(args, stack)
+        if args.valid_src is not None:
+            _score(args, fp32, int8)
+
+
+def _export(args: argparse.Namespace, stack: ExitStack) -> tuple[ExportedBundle, ExportedBundle | None]:
+    from export.bundle import export_bundle, quantize_bundle, staged_float32_bundle
+
+    graphs = {"opset": args.opset, "check_src": args.check_src, "check_limit": args.check_limit}
+    if args.precision == "int8":
+        fp32 = stack.enter_context(staged_float32_bundle(args.checkpoint, args.out, **graphs, progress=progress))
+        print(f"checked float32 {fp32.manifest['name']} {fp32.manifest['version']} (staged, not published)")
+    else:
+        fp32 = export_bundle(args.checkpoint, args.out, **graphs, force=args.force, progress=progress)
+        print(f"wrote {fp32.path} ({fp32.manifest['name']} {fp32.manifest['version']})")
+    print(f"  parity with PyTorch: {fp32.parity.describe() if fp32.parity else 'not checked'}")
+    if args.precision != "int8" and args.quantize != "int8":
+        return fp32, None
+    int8 = quantize_bundle(
+        fp32.path,
+        args.out if args.precision == "int8" else None,
+        name=fp32.manifest["name"] if args.precision == "int8" else None,
+        sentences=fp32.sentences,
+        min_agreement=args.min_int8_agreement,
+        parity=fp32.parity,
         force=args.force,
         progress=progress,
     )
-    print(f"wrote {fp32.path} ({fp32.manifest['name']} {fp32.manifest['version']})")
-    print(f"  parity with PyTorch: {fp32.parity.describe() if fp32.parity else 'not checked'}")
-    int8 = None
-    if args.quantize == "int8":
-        int8 = quantize_bundle(
-            fp32.path,
-            sentences=fp32.sentences,
-            min_agreement=args.min_int8_agreement,
-            force=args.force,
-            progress=progress,
-        )
-        print(f"wrote {int8.path} ({int8.manifest['name']} {int8.manifest['version']})")
-        print(f"  int8 vs float32: {int8.agreement.describe() if int8.agreement else 'not checked'}")
-    if args.valid_src is None:
-        return
+    print(f"wrote {int8.path} ({int8.manifest['name']} {int8.manifest['version']}, int8)")
+    print(f"  int8 vs float32: {int8.agreement.describe() if int8.agreement else 'not checked'}")
+    return fp32, int8
+
+
+def _score(args: argparse.Namespace, fp32: ExportedBundle, int8: ExportedBundle | None) -> None:
+    from export.bundle import score_bundle
+    from export.manifest import update_metrics
+
     progress(f"scoring greedy ONNX Runtime translations of {args.valid_src}")
     fp32_scores = score_bundle(fp32.path, args.valid_src, args.valid_tgt)
     print(f"  float32 BLEU: {fp32_scores.describe()}")
-    if int8 is not None:
-        int8_scores = score_bundle(int8.path, args.valid_src, args.valid_tgt)
-        print(f"  int8 BLEU:    {int8_scores.describe()}")
-        print(
-            f"  BLEU change (int8 - float32): cased {int8_scores.cased_bleu - fp32_scores.cased_bleu:+.2f}"
-            f" | comparable {int8_scores.comparable_bleu - fp32_scores.comparable_bleu:+.2f}"
-        )
-        update_metrics(
-            int8.path,
-            {"val": {"cased_bleu": int8_scores.cased_bleu, "comparable_bleu": int8_scores.comparable_bleu}},
-        )
+    if int8 is None:
+        return
+    int8_scores = score_bundle(int8.path, args.valid_src, args.valid_tgt)
+    print(f"  int8 BLEU:    {int8_scores.describe()}")
+    print(
+        f"  BLEU change (int8 - float32): cased {int8_scores.cased_bleu - fp32_scores.cased_bleu:+.2f}"
+        f" | comparable {int8_scores.comparable_bleu - fp32_scores.comparable_bleu:+.2f}"
+    )
+    update_metrics(
+        int8.path,
+        {"val": {"cased_bleu": int8_scores.cased_bleu, "comparable_bleu": int8_scores.comparable_bleu}},
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 Every bundle is written into a hidden staging folder beside its destination, checked there, and
 only then renamed into place, so a failed export never leaves a half-written or unchecked bundle
 where a server would load it. An existing destination is replaced only with force=True, and only
-when it is a bundle (or empty).
+when it is a bundle (or empty). `staged_float32_bundle` exports a checked float32 bundle that is
+never published (the source of an int8-only export) and removes it afterwards.
 """
 
 from __future__ import annotations
@@ -131,19 +132,50 @@ def export_bundle(
     return ExportedBundle(out, manifest, sentences, source, parity=parity)
 
 
+@contextmanager
+def staged_float32_bundle(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    opset: int = DEFAULT_OPSET,
+    check_src: str | Path | None = None,
+    check_limit: int = DEFAULT_CHECK_LIMIT,
+    progress: Progress = _quiet,
+) -> Iterator[ExportedBundle]:
+    """export_bundle into a hidden folder beside out (never out itself), removed on exit, also on failure.
+
+    For a bundle published only in another form (quantized): the float32 graphs are exported and
+    checked against PyTorch exactly as for a published bundle. The caller checks out's destination.
+    """
+    out = Path(out)
+    with _staging(out, "float32") as scratch:
+        yield export_bundle(
+            checkpoint,
+            scratch / out.name,
+            opset=opset,
+            check_src=check_src,
+            check_limit=check_limit,
+            progress=progress,
+        )
+
+
 def quantize_bundle(
     fp32_bundle: str | Path,
     out: str | Path | None = None,
     *,
+    name: str | None = None,
     sentences: Sequence[str] | None = None,
     min_agreement: float = DEFAULT_MIN_INT8_AGREEMENT,
+    parity: ParityReport | None = None,
     force: bool = False,
     progress: Progress = _quiet,
 ) -> ExportedBundle:
     """Writes an int8 copy of a float32 bundle (by default beside it, named <name>-int8).
 
-    The int8 greedy outputs must match the float32 bundle's on at least min_agreement of the
-    sentences (by default the built-in sentences of the source language).
+    name is the int8 bundle's manifest name (default: the float32 name + "-int8"). The int8 greedy
+    outputs must match the float32 bundle's on at least min_agreement of the sentences (by default
+    the built-in sentences of the source language). The manifest's "quantized_from" records the
+    float32 bundle's name and version, its parity with PyTorch (parity, when given) and the agreement.
     """
     fp32_bundle = Path(fp32_bundle)
     out = int8_bundle_path(fp32_bundle) if out is None else Path(out)
@@ -158,16 +190,22 @@ def quantize_bundle(
         raise ExportInputError("no sentences to compare the int8 bundle with")
     with _staging(out) as folder:
         progress("quantizing weights to int8 (onnxruntime dynamic quantization)")
-        for name in (ENCODER_FILE, DECODER_FILE):
-            quantize_graph(fp32_bundle / name, folder / name)
-        for name in (SOURCE_SPM, TARGET_SPM):
-            shutil.copyfile(fp32_bundle / name, folder / name)
+        for file in (ENCODER_FILE, DECODER_FILE):
+            quantize_graph(fp32_bundle / file, folder / file)
+        for file in (SOURCE_SPM, TARGET_SPM):
+            shutil.copyfile(fp32_bundle / file, folder / file)
         reference, src_sp, _ = open_bundle(fp32_bundle)
         candidate = _runner_from_manifest(folder, fp32_manifest)
         source_ids = encode_sources(src_sp, sentences, reference.special.eos)
         progress(f"comparing int8 and float32 greedy outputs on {len(sentences)} sentences")
         agreement = check_agreement(reference, candidate, source_ids, max_output_length, min_agreement)
-        manifest = _int8_manifest(folder, fp32_manifest)
+        quantized_from = {
+            "name": fp32_manifest["name"],
+            "version": fp32_manifest["version"],
+            "parity": parity.summary() if parity is not None else None,
+            "int8_agreement": agreement.summary(),
+        }
+        manifest = _int8_manifest(folder, fp32_manifest, name, quantized_from)
         write_manifest(folder, manifest)
         verify_files(folder, manifest)
         _publish(folder, out, force)
@@ -269,17 +307,18 @@ def _fp32_manifest(folder: Path, loaded: LoadedCheckpoint, specs: tuple[GraphSpe
     }
 
 
-def _int8_manifest(folder: Path, fp32_manifest: Manifest) -> Manifest:
+def _int8_manifest(folder: Path, fp32_manifest: Manifest, name: str | None, quantized_from: dict[str, Any]) -> Manifest:
     created = utc_now()
     manifest: Manifest = json.loads(json.dumps(fp32_manifest))
     manifest.update(
-        name=f"{fp32_manifest['name']}-int8",
+        name=f"{fp32_manifest['name']}-int8" if name is None else name,
         version=bundle_version(folder, created),
         created_at=created.isoformat().replace("+00:00", "Z"),
         quantization="int8",
         files=describe_files(folder, BUNDLE_FILES),
         tools=tool_versions(),
         metrics={},  # the float model's scores do not describe the int8 one
+        quantized_from=_json_safe(quantized_from),
     )
     manifest["onnx"]["opset"] = _graph_opset(folder / ENCODER_FILE)
     return manifest
@@ -310,9 +349,9 @@ def check_destination(out: Path, force: bool) -> None:
 
 
 @contextmanager
-def _staging(out: Path) -> Iterator[Path]:
+def _staging(out: Path, label: str = "partial") -> Iterator[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    folder = Path(tempfile.mkdtemp(prefix=f".{out.name}.{label}-", dir=out.parent))
     try:
         yield folder
     finally:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,6 +36,7 @@ class ParityReport:
     sentences: int = 0
     decoder_steps: int = 0
     max_difference: dict[str, float] = field(default_factory=dict)
+    tolerance: float = FP32_TOLERANCE
 
     def record(self, name: str, difference: float) -> None:
         self.max_difference[name] = max(difference, self.max_difference.get(name, 0.0))
@@ -42,6 +44,15 @@ class ParityReport:
     def describe(self) -> str:
         worst = ", ".join(f"{name} {value:.1e}" for name, value in self.max_difference.items())
         return f"{self.sentences} sentences, {self.decoder_steps} decoder steps, greedy outputs identical; {worst}"
+
+    def summary(self) -> dict[str, Any]:
+        """JSON-safe, for a manifest: {"sentences", "decoder_steps", "tolerance", "max_difference": {name: value}}."""
+        return {
+            "sentences": self.sentences,
+            "decoder_steps": self.decoder_steps,
+            "tolerance": self.tolerance,
+            "max_difference": {name: float(value) for name, value in self.max_difference.items()},
+        }
 
 
 @dataclass(frozen=True)
@@ -55,6 +66,9 @@ class AgreementReport:
 
     def describe(self) -> str:
         return f"{self.identical}/{self.sentences} greedy outputs identical ({100 * self.rate:.1f}%)"
+
+    def summary(self) -> dict[str, int]:
+        return {"sentences": self.sentences, "identical": self.identical}
 
 
 def batches(count: int) -> Iterator[range]:
@@ -76,7 +90,7 @@ def check_parity(
 ) -> ParityReport:
     """Raises ParityError on the first disagreement; returns the largest differences seen."""
     model.eval()
-    report = ParityReport()
+    report = ParityReport(tolerance=tolerance)
     for rows in batches(len(source_ids)):
         batch = [sentences[i] for i in rows], [source_ids[i] for i in rows]
         _BatchCheck(model, runner, *batch, tolerance, report).run(max_len_for)

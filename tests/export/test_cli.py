@@ -1,14 +1,21 @@
-"""`python -m export` as a user runs it: one-line errors with non-zero exits, and a full int8 export."""
+"""`python -m export` as a user runs it: one-line errors with non-zero exits, and full int8 exports."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import onnx
 import pytest
 import torch
+
+from export.manifest import read_manifest, verify_files
+from service.runtime import ModelRegistry, Translator
+from tests.tiny_corpus import PAIRS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -59,6 +66,7 @@ def test_a_checkpoint_with_the_right_tag_but_broken_contents(tiny_checkpoint: Pa
     [
         ((), "the following arguments are required: --checkpoint, --out"),
         (("--checkpoint", "x.pt", "--out", "o", "--quantize", "int4"), "invalid choice: 'int4'"),
+        (("--checkpoint", "x.pt", "--out", "o", "--precision", "int4"), "invalid choice: 'int4'"),
         (("--checkpoint", "x.pt", "--out", "o", "--valid-src", "v.en"), "--valid-src and --valid-tgt go together"),
         (("--checkpoint", "x.pt", "--out", "o", "--opset", "eleven"), "invalid int value"),
         (("--checkpoint", "x.pt", "--out", "o", "--min-int8-agreement", "1.5"), "between 0 and 1"),
@@ -126,3 +134,101 @@ def test_an_existing_int8_destination_stops_the_export_before_any_work(tiny_chec
     result = run_cli("--checkpoint", tiny_checkpoint, "--out", out, "--quantize", "int8")
     assert_one_line_error(result, 2, "en-de-int8 already exists; pass --force")
     assert not out.exists()
+
+
+def hidden_entries(folder: Path) -> list[str]:
+    """Staging folders (.en-de.partial-*, .en-de.float32-*) and retired bundles left behind."""
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_precision_int8_writes_only_the_int8_bundle_under_the_plain_name(
+    tiny_checkpoint: Path, tiny_corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    src, tgt = tiny_corpus
+    out = tmp_path / "artifacts" / "en-de"
+    result = run_cli(
+        "--checkpoint", tiny_checkpoint, "--out", out, "--precision", "int8",
+        "--valid-src", src, "--valid-tgt", tgt, "--check-src", src, "--check-limit", "12",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert [p.name for p in out.parent.iterdir()] == ["en-de"], "no -int8 sibling, no staging folder left"
+    verify_files(out)
+    manifest = read_manifest(out)
+    assert (manifest["name"], manifest["quantization"]) == ("en-de", "int8")
+    for graph in ("encoder.onnx", "decoder.onnx"):
+        initializers = onnx.load(str(out / graph)).graph.initializer
+        assert any(t.data_type == onnx.TensorProto.INT8 for t in initializers)
+
+    origin = manifest["quantized_from"]
+    assert set(origin) == {"name", "version", "parity", "int8_agreement"}
+    assert origin["name"] == "en-de"
+    assert re.fullmatch(r"\d{8}-[0-9a-f]{8}", origin["version"]) and origin["version"] != manifest["version"]
+    assert origin["parity"]["sentences"] == 12 and origin["parity"]["decoder_steps"] > 0
+    assert origin["parity"]["tolerance"] == 1e-4
+    assert 0.0 <= max(origin["parity"]["max_difference"].values()) <= 1e-4
+    agreement = origin["int8_agreement"]
+    assert set(agreement) == {"sentences", "identical"} and agreement["sentences"] == 12
+    assert 0.8 * 12 <= agreement["identical"] <= 12  # --min-int8-agreement's default held
+
+    stdout = result.stdout
+    assert f"checked float32 en-de {origin['version']} (staged, not published)" in stdout
+    assert f"wrote {out} (en-de {manifest['version']}, int8)" in stdout
+    assert "parity with PyTorch: 12 sentences" in stdout
+    assert f"int8 vs float32: {agreement['identical']}/12 greedy outputs identical" in stdout
+    assert "float32 BLEU: cased sacreBLEU 100.00" in stdout and "int8 BLEU: " in stdout
+    change = [line for line in stdout.splitlines() if "BLEU change (int8 - float32)" in line]
+    assert len(change) == 1
+    val = manifest["metrics"]["val"]
+    assert set(val) == {"cased_bleu", "comparable_bleu"}
+    assert f"cased {val['cased_bleu'] - 100.0:+.2f}" in change[0]
+
+    translator = Translator.load(out)  # the service reads the bundle from its own manifest alone
+    assert (translator.name, translator.version) == ("en-de", manifest["version"])
+    sources = [source for source, _ in PAIRS[:6]]
+    translations = translator.translate_batch(sources, beam_size=1)
+    correct = sum(t.text == target for t, (_, target) in zip(translations, PAIRS, strict=False))
+    assert correct >= 5, [t.text for t in translations]
+    registry = ModelRegistry.load_dir(out.parent)
+    assert registry.failures == {} and registry.get("en", "de").name == "en-de"
+
+
+def test_precision_int8_does_not_go_with_quantize(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    out = tmp_path / "artifacts" / "en-de"
+    result = run_cli("--checkpoint", tiny_checkpoint, "--out", out, "--precision", "int8", "--quantize", "int8")
+    assert_one_line_error(result, 2, "--precision int8", "--quantize")
+    assert len(result.stderr.strip().splitlines()) == 1  # refused before any work
+    assert not out.parent.exists()
+
+
+def test_precision_int8_refuses_an_existing_out_before_any_work_and_replaces_it_with_force(
+    tiny_checkpoint: Path, tiny_bundle: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "artifacts" / "en-de"
+    shutil.copytree(tiny_bundle, out)  # a float32 bundle already published there
+    before = (out / "manifest.json").read_bytes()
+    args = ("--checkpoint", tiny_checkpoint, "--out", out, "--precision", "int8", "--check-limit", "4")
+    result = run_cli(*args)
+    assert_one_line_error(result, 2, "en-de already exists; pass --force")
+    assert len(result.stderr.strip().splitlines()) == 1  # no progress line: nothing was exported
+    assert (out / "manifest.json").read_bytes() == before
+    assert [p.name for p in out.parent.iterdir()] == ["en-de"]
+
+    result = run_cli(*args, "--force")
+    assert result.returncode == 0, result.stderr
+    manifest = read_manifest(out)
+    assert (manifest["name"], manifest["quantization"]) == ("en-de", "int8")
+    graphs_digest = json.loads(before)["version"].split("-")[1]  # same checkpoint, same float32 graphs
+    assert manifest["quantized_from"]["version"].split("-")[1] == graphs_digest
+    assert [p.name for p in out.parent.iterdir()] == ["en-de"]
+
+
+def test_a_failed_self_check_with_precision_int8_leaves_nothing_behind(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    raw = torch.load(tiny_checkpoint, map_location="cpu", weights_only=False)
+    raw["model"]["decoder.readout.weight"][0, 0] = float("nan")
+    diverged = tmp_path / "diverged.pt"
+    torch.save(raw, diverged)
+    out = tmp_path / "artifacts" / "en-de"
+    result = run_cli("--checkpoint", diverged, "--out", out, "--precision", "int8")
+    assert_one_line_error(result, 1, "ParityError", "non-finite values")
+    assert not out.exists() and hidden_entries(out.parent) == []

@@ -77,3 +77,27 @@ def test_an_int8_bundle_is_not_quantized_again(tiny_bundle: Path, copy_bundle: C
     int8 = quantize_bundle(copy_bundle(tiny_bundle), sentences=SOURCES)
     with pytest.raises(ExportInputError, match="already quantized"):
         quantize_bundle(int8.path)
+
+
+def test_quantize_bundle_takes_the_name_and_records_what_it_was_quantized_from(
+    tiny_bundle: Path, copy_bundle: Callable[[Path], Path], tmp_path: Path
+) -> None:
+    fp32 = copy_bundle(tiny_bundle)
+    fp32_manifest = read_manifest(fp32)
+    out = tmp_path / "shipped" / "en-de"
+
+    int8 = quantize_bundle(fp32, out, name="en-de", sentences=SOURCES)
+
+    assert int8.path == out and not fp32.with_name("en-de-int8").exists()
+    manifest = read_manifest(out)
+    assert (manifest["name"], manifest["quantization"]) == ("en-de", "int8")
+    assert int8.agreement is not None
+    assert manifest["quantized_from"] == {
+        "name": "en-de",
+        "version": fp32_manifest["version"],
+        "parity": None,  # not given: this float32 bundle was read from disk
+        "int8_agreement": {"sentences": 20, "identical": int8.agreement.identical},
+    }
+    beside = quantize_bundle(fp32, sentences=SOURCES)  # the default name is unchanged
+    assert read_manifest(beside.path)["name"] == "en-de-int8"
+    assert read_manifest(beside.path)["quantized_from"]["version"] == fp32_manifest["version"]
