@@ -13,27 +13,27 @@ from service.app.state import AppState, ServingModels
 from service.app.store import ResultStore
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     return cast(AppState, request.app.state.heed)
 
 
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
-def get_models(state: StateDep) -> ServingModels:
+async def get_models(state: StateDep) -> ServingModels:
     """The serving models; 503 with the reason until they are loaded and warmed up."""
     return state.serving_models()
 
 
-def get_scheduler(state: StateDep) -> TranslationScheduler:
+async def get_scheduler(state: StateDep) -> TranslationScheduler:
     return state.running_scheduler()
 
 
-def get_store(state: StateDep) -> ResultStore:
+async def get_store(state: StateDep) -> ResultStore:
     if state.store is None:
         raise StoreUnavailableError("the result store is not open yet")
     return state.store

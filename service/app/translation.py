@@ -8,7 +8,8 @@ import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi.responses import Response
@@ -92,9 +93,25 @@ async def force_decode(
     return await _bounded(state, work)
 
 
-def _encode_for_store(document: dict[str, Any]) -> tuple[bytes, bytes]:
-    body = to_json(document)
-    return body, pack(body)
+@dataclass(frozen=True)
+class _Rendered:
+    document: dict[str, Any]
+    packed: bytes | None  # the stored form, when the result is to be kept
+    body: bytes  # the answer, as it reads when the result was stored (or not asked to be)
+
+
+def _render(build: Callable[[], dict[str, Any]], *, keep: bool, attention: bool) -> _Rendered:
+    """Blocking: the document, its stored form and the answer's JSON, in one trip to a worker thread."""
+    document = build()
+    full = to_json(document)
+    packed = pack(full) if keep else None
+    body = full if attention else to_json(without_attention(document))
+    return _Rendered(document, packed, body)
+
+
+def _answer_unstored(document: dict[str, Any], attention: bool) -> bytes:
+    unstored = marked_unstored(document)
+    return to_json(unstored if attention else without_attention(unstored))
 
 
 async def _save(state: AppState, store: ResultStore, result_id: str, packed: bytes) -> bool:
@@ -118,18 +135,10 @@ async def result_response(
         result_document, result_id, translator, translations, with_n_best=with_n_best, created_at=created_at,
         expires_at=expires_at,
     )  # fmt: skip
-    document = await asyncio.to_thread(build)
-    body: bytes | None = None
-    if keep:
-        stored_body, packed = await asyncio.to_thread(_encode_for_store, document)
-        if await _save(state, store, result_id, packed):
-            body = stored_body
-        else:
-            document = marked_unstored(document)
-    if not attention:
-        body = await asyncio.to_thread(to_json, without_attention(document))
-    elif body is None:
-        body = await asyncio.to_thread(to_json, document)
+    rendered = await asyncio.to_thread(_render, build, keep=keep, attention=attention)
+    body = rendered.body
+    if rendered.packed is not None and not await _save(state, store, result_id, rendered.packed):
+        body = await asyncio.to_thread(_answer_unstored, rendered.document, attention)
     return Response(body, media_type=JSON_MEDIA_TYPE)
 
 
