@@ -41,6 +41,9 @@ logger = logging.getLogger("heed.translation")
 T = TypeVar("T")
 
 JSON_MEDIA_TYPE = "application/json"
+# Rendering a result of a few sentences takes tens of microseconds, less than a trip to a worker thread costs;
+# only results with more attention cells than this are rendered off the event loop.
+INLINE_RENDER_CELLS = 20_000
 _RESULT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -135,7 +138,10 @@ async def result_response(
         result_document, result_id, translator, translations, with_n_best=with_n_best, created_at=created_at,
         expires_at=expires_at,
     )  # fmt: skip
-    rendered = await asyncio.to_thread(_render, build, keep=keep, attention=attention)
+    if sum(translation.attention.size for translation in translations) <= INLINE_RENDER_CELLS:
+        rendered = _render(build, keep=keep, attention=attention)
+    else:
+        rendered = await asyncio.to_thread(_render, build, keep=keep, attention=attention)
     body = rendered.body
     if rendered.packed is not None and not await _save(state, store, result_id, rendered.packed):
         body = await asyncio.to_thread(_answer_unstored, rendered.document, attention)
