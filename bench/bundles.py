@@ -1,5 +1,6 @@
 """Which bundles a run serves: the one benchmarked, one per other language pair (for the memory target),
-and the float32 bundle the PyTorch baseline is rebuilt from."""
+and the bundle the PyTorch baseline is rebuilt from: a float32 one where the pair has one, else the int8 one,
+whose weights bench.rebuild dequantizes to float32."""
 
 from __future__ import annotations
 
@@ -64,12 +65,13 @@ def companions(bundles: dict[str, BundleInfo], chosen: BundleInfo) -> list[Bundl
     ]
 
 
-def baseline_bundle(bundles: dict[str, BundleInfo], chosen: BundleInfo) -> BundleInfo | None:
-    """The chosen bundle when it is float32, else a float32 bundle of the same pair (None when there is none)."""
+def baseline_bundle(bundles: dict[str, BundleInfo], chosen: BundleInfo) -> BundleInfo:
+    """The chosen bundle when it is float32, else a float32 bundle of the same pair, else the chosen (quantized)
+    bundle itself, which the baseline is rebuilt from by dequantizing its weights."""
     if chosen.quantization is None:
         return chosen
     candidates = [b for b in bundles.values() if b.pair == chosen.pair and b.quantization is None]
-    return min(candidates, key=lambda b: _preference(b, None)) if candidates else None
+    return min(candidates, key=lambda b: _preference(b, None)) if candidates else chosen
 
 
 def stage(folder: Path, served: list[BundleInfo]) -> Path:

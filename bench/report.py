@@ -312,6 +312,13 @@ def _agreement(report: dict[str, Any]) -> list[str]:
         f"- {a['decoding']}: heed and PyTorch translated {a['identical']} of {a['sentences']} sentences identically"
         for a in report.get("agreement") or []
     ]
+    weights = str((report.get("baseline") or {}).get("weights") or "")
+    if lines and "dequantized" in weights:
+        lines.append(
+            f"- the baseline's weights were dequantized from an int8 bundle ({weights}): both systems compute with "
+            "the same weights, but heed also quantizes activations, so a translation can differ where two tokens "
+            "score alike"
+        )
     return ["## Same output", "", *lines, ""] if lines else []
 
 

@@ -111,11 +111,6 @@ class Run:
         self.chosen = bundles[options.model]
         self.companions = companions(bundles, self.chosen)
         self.baseline = baseline_bundle(bundles, self.chosen)
-        if self.baseline is None and options.checkpoint is None:
-            raise SelectionError(
-                f"{self.chosen.name} is {self.chosen.quantization} and no float32 bundle of its pair is in "
-                f"{options.models_dir}; give --checkpoint for the PyTorch baseline"
-            )
         source, target = self.chosen.pair
         sentences_path = options.sentences or default_sentences_path(source)
         self.sentences_path = sentences_path
@@ -180,9 +175,8 @@ class Run:
             heed_arguments(models, folder / "unbatched.sqlite3", batching=False),
             folder / "heed-unbatched.log",
         )
-        baseline_path = (self.baseline or self.chosen).path
         self.servers[PYTORCH] = launch(
-            PYTORCH, torch_arguments(baseline_path, self.options.checkpoint), folder / "pytorch.log"
+            PYTORCH, torch_arguments(self.baseline.path, self.options.checkpoint), folder / "pytorch.log"
         )
         for name in (HEED_UNBATCHED, PYTORCH):
             seconds = self.servers[name].wait_ready()
@@ -372,20 +366,38 @@ class Run:
         }
 
     def _baseline_summary(self) -> dict[str, Any]:
-        if self.options.checkpoint:
-            weights = f"the weights of checkpoint {self.options.checkpoint}"
-        else:
-            name = self.baseline.name if self.baseline else "?"
-            weights = f"the same weights (rebuilt from bundle {name} and checked against its graphs)"
-        if self.chosen.quantization:
-            weights += f"; heed serves their {self.chosen.quantization} quantization, {self.chosen.name}"
-        return {
-            "description": f"PyTorch {version('torch')} eager, {weights}, the same decoding rules (length penalty, "
-            "maximum length), one request at a time under torch.no_grad, beams of one sentence batched, nothing "
-            "batched across requests (bench/torch_server.py)",
-            "bundle": str(self.baseline.path) if self.baseline else None,
-            "checkpoint": str(self.options.checkpoint) if self.options.checkpoint else None,
-        }
+        return baseline_summary(self.baseline, self.chosen, self.options.checkpoint)
+
+
+def baseline_weights(baseline: BundleInfo, chosen: BundleInfo, checkpoint: Path | None) -> tuple[str, str]:
+    """Where the PyTorch baseline's weights come from: a short kind for the JSON, and the report's words."""
+    if checkpoint:
+        kind, words = "checkpoint", f"the weights of checkpoint {checkpoint}"
+    elif baseline.quantization:
+        kind = f"{baseline.quantization} dequantized to float32"
+        words = (
+            f"the same weights, dequantized to float32 from {baseline.quantization} bundle {baseline.name} (rebuilt "
+            "from it and checked against its graphs up to activation quantization, which heed does on the fly and "
+            "PyTorch does not)"
+        )
+    else:
+        kind = "float32"
+        words = f"the same weights (rebuilt from bundle {baseline.name} and checked against its graphs)"
+    if chosen.quantization and (checkpoint or not baseline.quantization):
+        words += f"; heed serves their {chosen.quantization} quantization, {chosen.name}"
+    return kind, words
+
+
+def baseline_summary(baseline: BundleInfo, chosen: BundleInfo, checkpoint: Path | None) -> dict[str, Any]:
+    kind, weights = baseline_weights(baseline, chosen, checkpoint)
+    return {
+        "description": f"PyTorch {version('torch')} eager, {weights}, the same decoding rules (length penalty, "
+        "maximum length), one request at a time under torch.no_grad, beams of one sentence batched, nothing "
+        "batched across requests (bench/torch_server.py)",
+        "weights": kind,
+        "bundle": str(baseline.path),
+        "checkpoint": str(checkpoint) if checkpoint else None,
+    }
 
 
 def progress_line(scenario: Scenario) -> str:

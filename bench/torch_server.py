@@ -2,8 +2,9 @@
 
     python -m bench.torch_server --bundle artifacts/en-de [--checkpoint runs/en-de/best.pt] [--port 8001]
 
-Weights: rebuilt from the bundle's ONNX graphs (bench.rebuild, checked against them at start), or taken
-from --checkpoint. Tokenizers and decoding rules (length penalty, maximum length): the bundle's.
+Weights: rebuilt from the bundle's ONNX graphs (bench.rebuild, checked against them at start; an int8
+bundle's weights are dequantized to float32), or taken from --checkpoint. Tokenizers and decoding rules
+(length penalty, maximum length): the bundle's.
 POST /v1/translate takes heed's request body (source, target, text, beam_size, attention; other fields
 are ignored) and answers {"model", "translations": [{"text", "score", "source_tokens", "target_tokens",
 "attention"}]}. Each request is decoded on its own, sentence by sentence, under torch.no_grad, one

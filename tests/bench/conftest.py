@@ -1,4 +1,5 @@
-"""Fixtures for the benchmark's tests: the tiny bundle rebuilt in PyTorch and loaded in ONNX Runtime."""
+"""Fixtures for the benchmark's tests: the tiny bundle (and its int8 copy) rebuilt in PyTorch and loaded in ONNX
+Runtime."""
 
 from __future__ import annotations
 
@@ -38,3 +39,22 @@ def eager(tiny_bundle: Path) -> Any:
     from bench.torch_server import load_translator
 
     return load_translator(tiny_bundle)
+
+
+@pytest.fixture(scope="session")
+def tiny_int8_bundle(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """<tmp>/artifacts/en-de-int8: tiny_bundle quantized as `python -m export --precision int8` does.
+
+    The tiny model's int8 outputs may differ from its float32 ones, so no agreement is required here.
+    """
+    from export.bundle import quantize_bundle
+
+    out = tmp_path_factory.mktemp("int8") / "artifacts" / "en-de-int8"
+    return quantize_bundle(tiny_bundle, out, name="en-de-int8", min_agreement=0.0).path
+
+
+@pytest.fixture(scope="session")
+def rebuilt_int8(tiny_int8_bundle: Path) -> Any:
+    from bench.rebuild import rebuild_model
+
+    return rebuild_model(tiny_int8_bundle)

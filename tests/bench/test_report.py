@@ -159,6 +159,16 @@ def test_the_markdown_report_shows_every_scenario_ratio_and_target() -> None:
     assert text.count("\n| heed, batching on |") == 4
 
 
+def test_the_markdown_report_says_when_the_baseline_weights_were_dequantized() -> None:
+    report = report_for(measured_run())
+    assert "dequantized" not in render_markdown(report)
+    description = "PyTorch eager, the same weights, dequantized to float32 from int8 bundle en-de-int8"
+    report["baseline"] = {"description": description, "weights": "int8 dequantized to float32"}
+    text = render_markdown(report)
+    assert f"Baseline: {description}." in text
+    assert "- the baseline's weights were dequantized from an int8 bundle (int8 dequantized to float32)" in text
+
+
 def test_reports_are_written_as_strict_json_and_markdown(tmp_path: Path) -> None:
     report = report_for(measured_run())
     report["scenarios"][0]["sentences_per_second"] = float("nan")  # JSON has no NaN: it must become null
