@@ -88,9 +88,14 @@ class TranslateRequest(_Request):
     source: LanguageCode = Field(description="Language code of the input.")
     target: LanguageCode = Field(description="Language code to translate into.")
     text: TextInput = Field(description="One text, or a list of texts translated in order.")
-    beam_size: int = Field(default=4, ge=1, le=MAX_BEAM_SIZE, description="Beam width; 1 is greedy decoding.")
+    beam_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_BEAM_SIZE,
+        description="Beam width; 1 is greedy decoding. Left out: the model's default (`decoding.beam_size`).",
+    )
     n_best: int = Field(
-        default=1, ge=1, le=MAX_BEAM_SIZE, description="Hypotheses returned per text (at most beam_size)."
+        default=1, ge=1, le=MAX_BEAM_SIZE, description="Hypotheses returned per text (at most the beam width)."
     )
     attention: bool = Field(default=True, description="Include the attention matrices in this response.")
     max_length: int | None = Field(default=None, ge=1, description="Most target tokens per translation.")
@@ -113,7 +118,7 @@ class TranslateRequest(_Request):
 
     @model_validator(mode="after")
     def _n_best_fits_the_beam(self) -> TranslateRequest:
-        if self.n_best > self.beam_size:
+        if self.beam_size is not None and self.n_best > self.beam_size:
             raise ValueError(f"n_best ({self.n_best}) must not exceed beam_size ({self.beam_size})")
         return self
 

@@ -160,7 +160,7 @@ async def libretranslate_translate(
     source = _source_language(models, request.source, request.target)
     translator = models.resolve(source, request.target)
     wanted = request.alternatives + 1
-    options = DecodeOptions(beam_size=min(max(4, wanted), MAX_BEAM_SIZE), n_best=wanted)
+    options = DecodeOptions(beam_size=min(max(translator.default_beam_size, wanted), MAX_BEAM_SIZE), n_best=wanted)
     translations = await translate_texts(state, scheduler, translator, texts, options)
     alternatives = [_distinct_alternatives(t) for t in translations]
     single = isinstance(request.q, str)

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from service.app.schemas import AlignmentView, TranslationResult
-from tests.service.app.conftest import LiveServer
+from tests.service.app.conftest import LiveServer, live_server, server_settings
 from tests.tiny_corpus import PAIRS
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -219,3 +222,20 @@ def test_results_are_fetched_from_redis_too(redis_server: LiveServer) -> None:
         ET.fromstring(svg.content)
         assert client.get("/v1/translations/unknown-id").status_code == 404
     assert redis_server.state.store is not None and redis_server.state.store.backend == "redis"
+
+
+def test_a_request_without_beam_size_decodes_with_the_bundle_default(tiny_bundle: Path, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(tiny_bundle, models / tiny_bundle.name)
+    manifest_path = models / tiny_bundle.name / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["decoding"]["beam_size"] = 2
+    manifest_path.write_text(json.dumps(manifest))
+    with live_server(server_settings(models, tmp_path)) as live, httpx.Client(base_url=live.url) as client:
+        source = PAIRS[4][0]
+        default = translate(client, source, n_best=2)["translations"][0]
+        explicit = translate(client, source, beam_size=2, n_best=2)["translations"][0]
+        assert default["n_best"] == explicit["n_best"] and len(default["n_best"]) == 2
+        refused = client.post("/v1/translate", json={"source": "en", "target": "de", "text": source, "n_best": 3})
+        assert refused.status_code == 422
+        assert "n_best (3) must not exceed the model's beam size (2)" in refused.json()["error"]["message"]
