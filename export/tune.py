@@ -1,15 +1,16 @@
-"""Choose a bundle's length penalty on a validation set, and record it as the bundle's decoding default.
+"""Choose a bundle's beam size and length penalty on a validation set, and record them as its decoding defaults.
 
     python -m export.tune --bundle artifacts/en-de \\
         --set val=../shared/data/multi30k/raw/val.en.gz,../shared/data/multi30k/raw/val.de.gz \\
-        [--length-penalties 0.6,0.8,1.0,1.2,1.4] [--beam-size N] [--write]
+        [--length-penalties 0.6,0.8,1.0,1.2,1.4] [--beam-sizes 4,8] [--write]
 
-Translates the set with the serving runtime once per length penalty (beam search at the bundle's
-default beam size unless --beam-size says otherwise), prints both BLEU scores of each, and picks the
-best comparable BLEU; a tie goes to the penalty nearest 1.0. With --write the choice becomes the
-bundle's `decoding.length_penalty`, which every translation the service makes uses, and the whole
-sweep is kept under `decoding_tuning` in manifest.json. Tune on validation data only; report the
-test set afterwards with `python -m export.report`, whose scores then use the chosen penalty.
+Translates the set with the serving runtime once per (beam size, length penalty) pair (by default the
+bundle's beam size only), prints both BLEU scores of each, and picks the best comparable BLEU; a tie
+goes to the smaller beam, then to the penalty nearest 1.0. With --write the choice becomes the bundle's
+`decoding.beam_size` and `decoding.length_penalty` (what the service uses when a request names no beam,
+and for every translation, respectively), and the whole sweep is kept under `decoding_tuning` in
+manifest.json. Tune on validation data only; report the test set afterwards with `python -m export.report`,
+whose scores then use the chosen settings.
 """
 
 from __future__ import annotations
@@ -24,16 +25,27 @@ from export.errors import ExportError
 from export.manifest import read_manifest, verify_files, write_manifest
 from export.report import parse_set, report_set
 from model.cli import OneLineParser, UsageError
-from service.runtime import BundleError, Translator
+from service.runtime import MAX_BEAM_SIZE, BundleError, Translator
 
 DEFAULT_PENALTIES = (0.6, 0.8, 1.0, 1.2, 1.4)
 
 
 @dataclass(frozen=True)
 class SweepPoint:
+    beam_size: int
     length_penalty: float
     cased_bleu: float
     comparable_bleu: float
+
+
+def beam_sizes(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"--beam-sizes takes comma-separated whole numbers, got {text!r}") from None
+    if not values or any(not 1 <= value <= MAX_BEAM_SIZE for value in values):
+        raise UsageError(f"--beam-sizes must be whole numbers from 1 to {MAX_BEAM_SIZE}, got {text!r}")
+    return values
 
 
 def penalties(text: str) -> tuple[float, ...]:
@@ -47,32 +59,36 @@ def penalties(text: str) -> tuple[float, ...]:
 
 
 def sweep(
-    translator: Translator, name: str, src: str, ref: str, beam_size: int, values: Sequence[float]
+    translator: Translator, name: str, src: str, ref: str, beams: Sequence[int], values: Sequence[float]
 ) -> list[SweepPoint]:
     points = []
-    for value in values:
-        translator.length_penalty = value
-        report = report_set(translator, name, src, ref, beam_size)
-        points.append(SweepPoint(value, report.cased_bleu, report.comparable_bleu))
+    for beam_size in beams:
+        for value in values:
+            translator.length_penalty = value
+            report = report_set(translator, name, src, ref, beam_size)
+            points.append(SweepPoint(beam_size, value, report.cased_bleu, report.comparable_bleu))
     return points
 
 
 def best_point(points: Sequence[SweepPoint]) -> SweepPoint:
-    return max(points, key=lambda p: (round(p.comparable_bleu, 2), -abs(p.length_penalty - 1.0)))
+    return max(points, key=lambda p: (round(p.comparable_bleu, 2), -p.beam_size, -abs(p.length_penalty - 1.0)))
 
 
-def record_choice(bundle: Path, set_name: str, beam_size: int, points: Sequence[SweepPoint]) -> None:
+def record_choice(bundle: Path, set_name: str, points: Sequence[SweepPoint]) -> None:
     manifest = read_manifest(bundle)
     verify_files(bundle, manifest)
     chosen = best_point(points)
+    manifest["decoding"]["beam_size"] = chosen.beam_size
     manifest["decoding"]["length_penalty"] = chosen.length_penalty
     manifest["decoding_tuning"] = {
         "set": set_name,
-        "beam_size": beam_size,
-        "chosen_length_penalty": chosen.length_penalty,
-        "comparable_bleu": {f"{p.length_penalty:g}": round(p.comparable_bleu, 2) for p in points},
-        "cased_bleu": {f"{p.length_penalty:g}": round(p.cased_bleu, 2) for p in points},
-    }
+        "chosen": {"beam_size": chosen.beam_size, "length_penalty": chosen.length_penalty},
+        "tried": [
+            {"beam_size": p.beam_size, "length_penalty": p.length_penalty,
+             "cased_bleu": round(p.cased_bleu, 2), "comparable_bleu": round(p.comparable_bleu, 2)}
+            for p in points
+        ],
+    }  # fmt: skip
     write_manifest(bundle, manifest)
 
 
@@ -81,24 +97,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bundle", required=True, type=Path, help="bundle folder, e.g. artifacts/en-de")
     parser.add_argument("--set", required=True, help="the validation set, NAME=SOURCE,REFERENCE")
     parser.add_argument("--length-penalties", default=",".join(map(str, DEFAULT_PENALTIES)))
-    parser.add_argument("--beam-size", type=int, default=None, help="default: the bundle's")
+    parser.add_argument("--beam-sizes", default=None, help="comma-separated; default: the bundle's beam size")
     parser.add_argument("--write", action="store_true", help="record the best penalty in the bundle's manifest")
     try:
         args = parser.parse_args(argv)
         values = penalties(args.length_penalties)
         translator = Translator.load(args.bundle)
-        beam_size = args.beam_size or translator.default_beam_size
+        beams = beam_sizes(args.beam_sizes) if args.beam_sizes else (translator.default_beam_size,)
         name, src, ref = parse_set(args.set)
-        points = sweep(translator, name, src, ref, beam_size, values)
+        points = sweep(translator, name, src, ref, beams, values)
         if args.write:
-            record_choice(args.bundle, name, beam_size, points)
+            record_choice(args.bundle, name, points)
     except (ExportError, BundleError, UsageError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for point in points:
-        print(json.dumps({"set": name, "beam_size": beam_size, **point.__dict__}))
+        print(json.dumps({"set": name, **point.__dict__}))
     chosen = best_point(points)
-    print(f"best on {name}: length_penalty {chosen.length_penalty:g} ({'written' if args.write else 'not written'})")
+    written = "written" if args.write else "not written"
+    print(f"best on {name}: beam_size {chosen.beam_size}, length_penalty {chosen.length_penalty:g} ({written})")
     return 0
 
 
