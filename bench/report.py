@@ -264,6 +264,28 @@ def _ratios(report: dict[str, Any]) -> list[str]:
     return ["## Ratios (throughput, sentences/s)", "", *_table(header, rows), ""]
 
 
+def _runtime_only(report: dict[str, Any]) -> list[str]:
+    runtime = report.get("runtime_only")
+    if not runtime:
+        return []
+    ceilings = {(c["beam_size"], c["batch_size"]): c["ratio"] for c in runtime["ceiling"]}
+    rows = [
+        [
+            decoding_label(t["beam_size"]),
+            str(t["batch_size"]),
+            _number(t["ms_per_sentence"], 2),
+            _number(ceilings.get((t["beam_size"], t["batch_size"])), 2),
+        ]
+        for t in runtime["timings"]
+    ]
+    header = ["decoding", "batch", "ms per sentence", "batch 1 ÷ this batch"]
+    note = (
+        f"{runtime['sentences']} sentences; {runtime['note']}. The last column bounds batched ÷ unbatched: "
+        "per-request costs outside the runtime (HTTP, JSON, the store) are the same in both modes."
+    )
+    return ["## The runtime alone (no HTTP)", "", *_table(header, rows), "", note, ""]
+
+
 def _cost(report: dict[str, Any]) -> list[str]:
     cost = report["cost"]
     side = cost["matmul_size"]
@@ -323,7 +345,7 @@ def _agreement(report: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(report: dict[str, Any]) -> str:
-    sections = (_header, _throughput, _ratios, _cost, _memory, _targets, _agreement)
+    sections = (_header, _throughput, _ratios, _runtime_only, _cost, _memory, _targets, _agreement)
     return "\n".join(line for section in sections for line in section(report))
 
 

@@ -34,6 +34,7 @@ from bench.httpload import Connection, LoadResult, build_request, run_closed_loo
 from bench.promtext import BATCH_SIZE_METRIC, HistogramTotals, histogram_totals
 from bench.report import HEED, HEED_UNBATCHED, PYTORCH, SYSTEM_LABELS, Scenario, check_targets, decoding_label
 from bench.report import ratios as compute_ratios
+from bench.runtime_only import ceiling_ratios, measure_runtime
 from bench.servers import (
     LOCALHOST,
     REPO,
@@ -74,10 +75,12 @@ class Plan:
     matmul_repeats: int
     agreement_sentences: int
     startup_runs: int
+    runtime_sentences: int  # timed in-process at each batch size, to bound what batching can gain
+    runtime_batch_sizes: tuple[int, ...] = (1, 16, 32)
 
 
-QUICK = Plan("quick", (1, 8, 32, 64), (1, 4), 1.0, 2.5, 2048, 3, 20, 1)
-FULL = Plan("full", (1, 8, 32, 64), (1, 4), 3.0, 20.0, 2048, 5, 100, 3)
+QUICK = Plan("quick", (1, 8, 32, 64), (1, 4), 1.0, 2.5, 2048, 3, 20, 1, 64)
+FULL = Plan("full", (1, 8, 32, 64), (1, 4), 3.0, 20.0, 2048, 5, 100, 3, 320)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,7 @@ class Run:
             f"bench: attainable {attainable.flops_per_second / 1e9:.1f} GFLOP/s "
             f"({attainable.size}x{attainable.size} float32 matmul)"
         )
+        runtime = self._runtime_only()
         with tempfile.TemporaryDirectory(prefix="heed-bench-") as scratch:
             folder = Path(scratch)
             models = stage(folder / "models", [self.chosen, *self.companions])
@@ -147,7 +151,25 @@ class Run:
             finally:
                 for server in self.servers.values():
                     server.stop()
-        return self._report(started, load_start, attainable, startup, memory, agreement, scenarios)
+        report = self._report(started, load_start, attainable, startup, memory, agreement, scenarios)
+        report["runtime_only"] = runtime
+        return report
+
+    def _runtime_only(self) -> dict[str, Any]:
+        sentences = self.workload.sentences[: self.plan.runtime_sentences]
+        timings = measure_runtime(self.chosen.path, sentences, self.plan.beams, self.plan.runtime_batch_sizes)
+        for timing in timings:
+            say(
+                f"bench: runtime alone, {decoding_label(timing.beam_size)}, batch {timing.batch_size}: "
+                f"{timing.ms_per_sentence:.2f} ms per sentence"
+            )
+        return {
+            "sentences": len(sentences),
+            "timings": [timing.to_json() for timing in timings],
+            "ceiling": ceiling_ratios(timings),
+            "note": "Translator.translate_batch in the benchmark process, one thread per ONNX Runtime session as in "
+            "a server worker, no HTTP; batch 1 is what the unbatched server does per request",
+        }
 
     def _start_servers(self, folder: Path, models: Path) -> dict[str, Any]:
         samples = []
