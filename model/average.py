@@ -8,7 +8,8 @@ any one of them (Vaswani et al. 2017 average their last checkpoints). The checkp
 model configuration and both vocabularies. The result describes itself like any checkpoint: the
 configuration, vocabularies and training record of the newest input, plus `progress["averaged_from"]`
 naming the epochs that went in. With --valid-src/--valid-tgt it prints the greedy validation BLEU of
-the average and of each input, so that the set to average is chosen on validation data.
+the average beside each input's (the one its run recorded after that epoch, else decoded anew), so that
+the set to average is chosen on validation data.
 """
 
 from __future__ import annotations
@@ -79,6 +80,20 @@ def greedy_scores(checkpoint: LoadedCheckpoint, valid_src: Path, valid_tgt: Path
     return score(hyps, [t for _, t in pairs], checkpoint.tgt_lang)
 
 
+def recorded_bleu(checkpoint: LoadedCheckpoint) -> float | None:
+    """The comparable validation BLEU the run recorded right after this checkpoint's epoch, if it did."""
+    history = checkpoint.progress.get("history") or []
+    last = history[-1] if history else {}
+    if last.get("epoch") == checkpoint.progress.get("epoch") and "comparable_bleu" in last:
+        return float(last["comparable_bleu"])
+    return None
+
+
+def input_bleu(checkpoint: LoadedCheckpoint, valid_src: Path, valid_tgt: Path) -> float:
+    recorded = recorded_bleu(checkpoint)
+    return recorded if recorded is not None else greedy_scores(checkpoint, valid_src, valid_tgt).comparable_bleu
+
+
 def run(argv: Sequence[str] | None) -> None:
     args = build_parser().parse_args(argv)
     if (args.valid_src is None) != (args.valid_tgt is None):
@@ -90,7 +105,7 @@ def run(argv: Sequence[str] | None) -> None:
     if args.valid_src is not None:
         result = {"average": greedy_scores(averaged, args.valid_src, args.valid_tgt).comparable_bleu}
         for path in args.checkpoints:
-            result[path.name] = greedy_scores(load_checkpoint(path), args.valid_src, args.valid_tgt).comparable_bleu
+            result[path.name] = input_bleu(load_checkpoint(path), args.valid_src, args.valid_tgt)
         print(json.dumps({name: round(value, 2) for name, value in result.items()}))
 
 

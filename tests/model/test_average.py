@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,10 @@ def test_averaging_one_checkpoint_gives_it_back_and_scores_on_validation(
     out = tmp_path / "avg.pt"
     src, tgt = tiny_corpus
     assert main([str(tiny_checkpoint), "--out", str(out), "--valid-src", str(src), "--valid-tgt", str(tgt)]) == 0
-    printed = capsys.readouterr().out
-    assert '"average": ' in printed and f'"{tiny_checkpoint.name}": ' in printed
+    printed = json.loads(capsys.readouterr().out)
+    recorded = load_checkpoint(tiny_checkpoint).progress["history"][-1]["comparable_bleu"]
+    assert printed[tiny_checkpoint.name] == round(recorded, 2)  # the run's own record, not decoded again
+    assert printed["average"] == pytest.approx(recorded, abs=0.01)  # one checkpoint averages to itself
     before, after = load_checkpoint(tiny_checkpoint).model.state_dict(), load_checkpoint(out).model.state_dict()
     for name, tensor in after.items():
         torch.testing.assert_close(tensor, before[name], rtol=0, atol=1e-7)
