@@ -29,7 +29,7 @@ def test_write_records_the_best_penalty_and_the_runtime_uses_it(
     lines = capsys.readouterr().out.splitlines()
     points = [SweepPoint(**{k: v for k, v in json.loads(line).items() if k != "set"}) for line in lines[:4]]
     assert [(p.beam_size, p.length_penalty) for p in points] == [(1, 0.5), (1, 1.5), (3, 0.5), (3, 1.5)]
-    chosen = best_point(points)
+    chosen = best_point(points, min_gain=0.2)  # the default
     manifest = json.loads((bundle_copy / "manifest.json").read_text())
     tuning = manifest["decoding_tuning"]
     assert tuning["chosen"] == {"beam_size": chosen.beam_size, "length_penalty": chosen.length_penalty}
@@ -49,11 +49,13 @@ def test_without_write_the_manifest_is_untouched(bundle_copy: Path, tiny_corpus:
     assert (bundle_copy / "manifest.json").read_bytes() == before
 
 
-def test_ties_go_to_the_smaller_beam_then_the_penalty_nearest_one() -> None:
+def test_ties_go_to_the_penalty_nearest_one_and_a_wider_beam_must_earn_its_cost() -> None:
     points = [SweepPoint(4, 0.6, 30.0, 40.001), SweepPoint(4, 1.2, 30.0, 40.0), SweepPoint(4, 1.4, 31.0, 39.0)]
     assert best_point(points).length_penalty == 1.2
-    points += [SweepPoint(2, 0.6, 30.0, 40.0), SweepPoint(8, 1.0, 30.0, 40.0)]
-    assert (best_point(points).beam_size, best_point(points).length_penalty) == (2, 0.6)
+    points += [SweepPoint(2, 0.6, 30.0, 40.0), SweepPoint(8, 1.0, 30.0, 40.1)]
+    assert (best_point(points).beam_size, best_point(points).length_penalty) == (8, 1.0)  # 0.1 better
+    assert (best_point(points, min_gain=0.2).beam_size, best_point(points, 0.2).length_penalty) == (2, 0.6)
+    assert best_point([*points, SweepPoint(12, 1.0, 30.0, 40.25)], min_gain=0.2).beam_size == 12
 
 
 @pytest.mark.parametrize(
