@@ -2,9 +2,10 @@
 
 The unbatched server decodes every request by itself, i.e. at batch 1; the batched one decodes up to
 max_batch_size sentences per call. Timing `Translator.translate_batch` over the same sentences at batch 1
-and at larger batches, on one thread like one of the server's workers, gives the ceiling of the
-batched ÷ unbatched throughput ratio: HTTP, JSON and the store cost the same per request in both modes,
-so they can only pull the measured ratio below this one.
+and at larger batches, on one thread like one of the server's workers, gives what batching gains in the
+runtime itself: the reference for the served batched ÷ unbatched ratio. HTTP, JSON and the store cost the
+same per request in both modes and pull the served ratio toward 1; the unbatched server's parallel batch-1
+decodes contend for the cores and can push it slightly above.
 """
 
 from __future__ import annotations
