@@ -268,13 +268,13 @@ def _runtime_only(report: dict[str, Any]) -> list[str]:
     runtime = report.get("runtime_only")
     if not runtime:
         return []
-    ceilings = {(c["beam_size"], c["batch_size"]): c["ratio"] for c in runtime["ceiling"]}
+    gains = {(g["beam_size"], g["batch_size"]): g["ratio"] for g in runtime["batching_gain"]}
     rows = [
         [
             decoding_label(t["beam_size"]),
             str(t["batch_size"]),
             _number(t["ms_per_sentence"], 2),
-            _number(ceilings.get((t["beam_size"], t["batch_size"])), 2),
+            _number(gains.get((t["beam_size"], t["batch_size"])), 2),
         ]
         for t in runtime["timings"]
     ]

@@ -34,7 +34,7 @@ from bench.httpload import Connection, LoadResult, build_request, run_closed_loo
 from bench.promtext import BATCH_SIZE_METRIC, HistogramTotals, histogram_totals
 from bench.report import HEED, HEED_UNBATCHED, PYTORCH, SYSTEM_LABELS, Scenario, check_targets, decoding_label
 from bench.report import ratios as compute_ratios
-from bench.runtime_only import ceiling_ratios, measure_runtime
+from bench.runtime_only import batching_gains, measure_runtime
 from bench.servers import (
     LOCALHOST,
     REPO,
@@ -166,7 +166,7 @@ class Run:
         return {
             "sentences": len(sentences),
             "timings": [timing.to_json() for timing in timings],
-            "ceiling": ceiling_ratios(timings),
+            "batching_gain": batching_gains(timings),
             "note": "Translator.translate_batch in the benchmark process, one thread per ONNX Runtime session as in "
             "a server worker, no HTTP; batch 1 is what the unbatched server does per request",
         }

@@ -50,7 +50,7 @@ def measure_runtime(
     return [time_batches(translator, sentences, beam, batch) for beam in beams for batch in batch_sizes]
 
 
-def ceiling_ratios(timings: Sequence[RuntimeTiming]) -> list[dict[str, Any]]:
+def batching_gains(timings: Sequence[RuntimeTiming]) -> list[dict[str, Any]]:
     """For each beam and batch size above 1: ms per sentence at batch 1 ÷ at that batch size."""
     single = {t.beam_size: t.ms_per_sentence for t in timings if t.batch_size == 1}
     return [

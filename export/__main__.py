@@ -107,11 +107,12 @@ def run(args: argparse.Namespace) -> None:
 
 
 def _export(args: argparse.Namespace, stack: ExitStack) -> tuple[ExportedBundle, ExportedBundle | None]:
-    from export.bundle import export_bundle, quantize_bundle, staged_float32_bundle
+    from export.bundle import export_bundle, quantize_bundle, unpublished_destination
 
     graphs = {"opset": args.opset, "check_src": args.check_src, "check_limit": args.check_limit}
     if args.precision == "int8":
-        fp32 = stack.enter_context(staged_float32_bundle(args.checkpoint, args.out, **graphs, progress=progress))
+        staged = stack.enter_context(unpublished_destination(args.out))
+        fp32 = export_bundle(args.checkpoint, staged, **graphs, progress=progress)
         print(f"checked float32 {fp32.manifest['name']} {fp32.manifest['version']} (staged, not published)")
     else:
         fp32 = export_bundle(args.checkpoint, args.out, **graphs, force=args.force, progress=progress)

@@ -3,8 +3,8 @@
 Every bundle is written into a hidden staging folder beside its destination, checked there, and
 only then renamed into place, so a failed export never leaves a half-written or unchecked bundle
 where a server would load it. An existing destination is replaced only with force=True, and only
-when it is a bundle (or empty). `staged_float32_bundle` exports a checked float32 bundle that is
-never published (the source of an int8-only export) and removes it afterwards.
+when it is a bundle (or empty). `unpublished_destination` gives a checked float32 bundle that is never
+published (the source of an int8-only export) a place that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -133,30 +133,12 @@ def export_bundle(
 
 
 @contextmanager
-def staged_float32_bundle(
-    checkpoint: str | Path,
-    out: str | Path,
-    *,
-    opset: int = DEFAULT_OPSET,
-    check_src: str | Path | None = None,
-    check_limit: int = DEFAULT_CHECK_LIMIT,
-    progress: Progress = _quiet,
-) -> Iterator[ExportedBundle]:
-    """export_bundle into a hidden folder beside out (never out itself), removed on exit, also on failure.
-
-    For a bundle published only in another form (quantized): the float32 graphs are exported and
-    checked against PyTorch exactly as for a published bundle. The caller checks out's destination.
-    """
+def unpublished_destination(out: str | Path) -> Iterator[Path]:
+    """Where to export a bundle that is checked but never published (the float32 source of an int8-only
+    export): a path inside a hidden folder beside out, removed on exit, also on failure."""
     out = Path(out)
     with _staging(out, "float32") as scratch:
-        yield export_bundle(
-            checkpoint,
-            scratch / out.name,
-            opset=opset,
-            check_src=check_src,
-            check_limit=check_limit,
-            progress=progress,
-        )
+        yield scratch / out.name
 
 
 def quantize_bundle(

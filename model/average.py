@@ -56,9 +56,10 @@ def average_state(states: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.
     return averaged
 
 
-def average_checkpoints(paths: Sequence[Path]) -> tuple[LoadedCheckpoint, dict[str, Any]]:
+def average_checkpoints(
+    paths: Sequence[Path], loaded: Sequence[LoadedCheckpoint]
+) -> tuple[LoadedCheckpoint, dict[str, Any]]:
     """The newest checkpoint with its weights replaced by the mean of all, and its payload to save."""
-    loaded = [load_checkpoint(path) for path in paths]
     for path, other in zip(paths[1:], loaded[1:], strict=True):
         check_compatible(loaded[0], other, str(path))
     newest = max(loaded, key=lambda checkpoint: int(checkpoint.progress.get("epoch", 0)))
@@ -98,14 +99,17 @@ def run(argv: Sequence[str] | None) -> None:
     args = build_parser().parse_args(argv)
     if (args.valid_src is None) != (args.valid_tgt is None):
         raise UsageError("--valid-src and --valid-tgt go together")
-    averaged, payload = average_checkpoints(args.checkpoints)
+    loaded = [load_checkpoint(path) for path in args.checkpoints]
+    inputs: dict[str, float] = {}
+    if args.valid_src is not None:  # before averaging, which overwrites the newest input's weights
+        named = zip(args.checkpoints, loaded, strict=True)
+        inputs = {path.name: input_bleu(checkpoint, args.valid_src, args.valid_tgt) for path, checkpoint in named}
+    averaged, payload = average_checkpoints(args.checkpoints, loaded)
     save_checkpoint(args.out, payload)
     epochs = payload["progress"]["averaged_from"]
     print(f"wrote {args.out}: the mean of epochs {', '.join(map(str, epochs))}", file=sys.stderr)
     if args.valid_src is not None:
-        result = {"average": greedy_scores(averaged, args.valid_src, args.valid_tgt).comparable_bleu}
-        for path in args.checkpoints:
-            result[path.name] = input_bleu(load_checkpoint(path), args.valid_src, args.valid_tgt)
+        result = {"average": greedy_scores(averaged, args.valid_src, args.valid_tgt).comparable_bleu, **inputs}
         print(json.dumps({name: round(value, 2) for name, value in result.items()}))
 
 

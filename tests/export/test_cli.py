@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import onnx
 import pytest
@@ -103,27 +104,36 @@ def test_a_failed_self_check_exits_one_with_the_parity_error(tiny_checkpoint: Pa
     assert not out.exists() and list(out.parent.iterdir()) == []
 
 
-def test_int8_export_reports_the_bleu_change(
-    tiny_checkpoint: Path, tiny_corpus: tuple[Path, Path], tmp_path: Path
-) -> None:
-    src, tgt = tiny_corpus
-    out = tmp_path / "artifacts" / "en-de"
+def export_scored(checkpoint: Path, corpus: tuple[Path, Path], out: Path, *options: str) -> str:
+    """Exports with 12 check sentences and greedy BLEU on the tiny corpus; the export's stdout, once it succeeded."""
+    src, tgt = corpus
     result = run_cli(
-        "--checkpoint", tiny_checkpoint, "--out", out, "--quantize", "int8",
+        "--checkpoint", checkpoint, "--out", out, *options,
         "--valid-src", src, "--valid-tgt", tgt, "--check-src", src, "--check-limit", "12",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    stdout = result.stdout
-    assert f"wrote {out} (en-de " in stdout and f"wrote {out.with_name('en-de-int8')} (en-de-int8 " in stdout
-    assert "parity with PyTorch: 12 sentences" in stdout
-    assert "int8 vs float32: " in stdout and "/12 greedy outputs identical" in stdout
-    assert "float32 BLEU: cased sacreBLEU 100.00" in stdout
+    assert "parity with PyTorch: 12 sentences" in result.stdout
+    assert "float32 BLEU: cased sacreBLEU 100.00" in result.stdout
+    return result.stdout
+
+
+def assert_bleu_change_recorded(stdout: str, int8_manifest: dict[str, Any]) -> None:
+    """One "BLEU change" line, agreeing with the int8 scores the manifest records (float32 scored 100)."""
     change = [line for line in stdout.splitlines() if "BLEU change (int8 - float32)" in line]
     assert len(change) == 1
+    assert f"cased {int8_manifest['metrics']['val']['cased_bleu'] - 100.0:+.2f}" in change[0]
+
+
+def test_int8_export_reports_the_bleu_change(
+    tiny_checkpoint: Path, tiny_corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    out = tmp_path / "artifacts" / "en-de"
+    stdout = export_scored(tiny_checkpoint, tiny_corpus, out, "--quantize", "int8")
+    assert f"wrote {out} (en-de " in stdout and f"wrote {out.with_name('en-de-int8')} (en-de-int8 " in stdout
+    assert "int8 vs float32: " in stdout and "/12 greedy outputs identical" in stdout
     int8_manifest = json.loads((out.with_name("en-de-int8") / "manifest.json").read_text(encoding="utf-8"))
-    val = int8_manifest["metrics"]["val"]
-    assert f"cased {val['cased_bleu'] - 100.0:+.2f}" in change[0]
+    assert_bleu_change_recorded(stdout, int8_manifest)
     assert int8_manifest["quantization"] == "int8"
     assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["quantization"] is None
 
@@ -144,14 +154,8 @@ def hidden_entries(folder: Path) -> list[str]:
 def test_precision_int8_writes_only_the_int8_bundle_under_the_plain_name(
     tiny_checkpoint: Path, tiny_corpus: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    src, tgt = tiny_corpus
     out = tmp_path / "artifacts" / "en-de"
-    result = run_cli(
-        "--checkpoint", tiny_checkpoint, "--out", out, "--precision", "int8",
-        "--valid-src", src, "--valid-tgt", tgt, "--check-src", src, "--check-limit", "12",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
+    stdout = export_scored(tiny_checkpoint, tiny_corpus, out, "--precision", "int8")
     assert [p.name for p in out.parent.iterdir()] == ["en-de"], "no -int8 sibling, no staging folder left"
     verify_files(out)
     manifest = read_manifest(out)
@@ -171,17 +175,12 @@ def test_precision_int8_writes_only_the_int8_bundle_under_the_plain_name(
     assert set(agreement) == {"sentences", "identical"} and agreement["sentences"] == 12
     assert 0.8 * 12 <= agreement["identical"] <= 12  # --min-int8-agreement's default held
 
-    stdout = result.stdout
     assert f"checked float32 en-de {origin['version']} (staged, not published)" in stdout
     assert f"wrote {out} (en-de {manifest['version']}, int8)" in stdout
-    assert "parity with PyTorch: 12 sentences" in stdout
     assert f"int8 vs float32: {agreement['identical']}/12 greedy outputs identical" in stdout
-    assert "float32 BLEU: cased sacreBLEU 100.00" in stdout and "int8 BLEU: " in stdout
-    change = [line for line in stdout.splitlines() if "BLEU change (int8 - float32)" in line]
-    assert len(change) == 1
-    val = manifest["metrics"]["val"]
-    assert set(val) == {"cased_bleu", "comparable_bleu"}
-    assert f"cased {val['cased_bleu'] - 100.0:+.2f}" in change[0]
+    assert "int8 BLEU: " in stdout
+    assert set(manifest["metrics"]["val"]) == {"cased_bleu", "comparable_bleu"}
+    assert_bleu_change_recorded(stdout, manifest)
 
     translator = Translator.load(out)  # the service reads the bundle from its own manifest alone
     assert (translator.name, translator.version) == ("en-de", manifest["version"])
