@@ -31,10 +31,11 @@ class ModelSizes:
     attn_dim: int
     readout_dim: int
     score: str
+    decoder: str = "bahdanau"  # bundles exported before the conditional decoder existed do not name it
 
     @classmethod
     def from_manifest(cls, model: dict[str, Any]) -> ModelSizes:
-        return cls(**{name: model[name] for name in cls.__dataclass_fields__})
+        return cls(**{name: model[name] for name in cls.__dataclass_fields__ if name in model})
 
 
 def decoder_flops_per_token(sizes: ModelSizes, source_tokens: int) -> int:
@@ -50,6 +51,7 @@ def decoder_flops_per_token(sizes: ModelSizes, source_tokens: int) -> int:
         attn_dim=sizes.attn_dim,
         score=sizes.score,
         readout_dim=sizes.readout_dim,
+        decoder=sizes.decoder,
         tie_embeddings=False,
     )
     return count_flops_per_target_token(config, source_tokens)

@@ -1,7 +1,8 @@
 """The attentive encoder-decoder of Bahdanau, Cho & Bengio (2015), in one file.
 
 Read top to bottom: configuration, the GRU step, the encoder, the three score
-functions, the single-step decoder, and the whole model with greedy decoding.
+functions, the single-step decoder (Bahdanau's, or the conditional GRU of Sennrich
+et al. 2017), and the whole model with greedy decoding.
 
 Shapes use B for batch, S for source length, T for target length, H for the
 encoder's per-direction size, D for the decoder's state size, V for a vocabulary.
@@ -17,6 +18,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 SCORE_FUNCTIONS = ("additive", "dot", "general")
+DECODER_KINDS = ("bahdanau", "conditional")
 
 
 @dataclass
@@ -29,6 +31,9 @@ class ModelConfig:
     attn_dim: int = 256  # width of the additive score's hidden layer; unused by dot and general
     score: str = "additive"  # additive (Bahdanau) | dot | general (Luong)
     readout_dim: int = 256  # the "pre-output" fed to the vocabulary projection; kept small because it multiplies V
+    # bahdanau: attention is queried with the previous state; conditional: a first GRU reads the previous
+    # word before attention is queried (Sennrich et al. 2017), so the query knows which word was just written
+    decoder: str = "bahdanau"
     dropout: float = 0.3
     tie_embeddings: bool = True  # share the target embedding with the output projection (needs readout_dim == emb_dim)
     pad_id: int = 0
@@ -39,6 +44,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.score not in SCORE_FUNCTIONS:
             raise ValueError(f"unknown score function {self.score!r}; choose one of {', '.join(SCORE_FUNCTIONS)}")
+        if self.decoder not in DECODER_KINDS:
+            raise ValueError(f"unknown decoder {self.decoder!r}; choose one of {', '.join(DECODER_KINDS)}")
         if self.score == "dot" and self.dec_hidden != 2 * self.enc_hidden:
             raise ValueError("the dot score needs dec_hidden == 2 * enc_hidden")
         if self.tie_embeddings and self.readout_dim != self.emb_dim:
@@ -152,7 +159,12 @@ class Decoder(nn.Module):
         annotation_dim = 2 * config.enc_hidden
         self.attention = attention
         self.embedding = nn.Embedding(config.tgt_vocab_size, config.emb_dim, padding_idx=config.pad_id)
-        self.rnn = GRUStep(config.emb_dim + annotation_dim, config.dec_hidden)
+        self.query_rnn: GRUStep | None = None
+        if config.decoder == "conditional":
+            self.query_rnn = GRUStep(config.emb_dim, config.dec_hidden)
+            self.rnn = GRUStep(annotation_dim, config.dec_hidden)
+        else:
+            self.rnn = GRUStep(config.emb_dim + annotation_dim, config.dec_hidden)
         self.readout = nn.Linear(config.dec_hidden + annotation_dim + config.emb_dim, config.readout_dim)
         self.dropout = nn.Dropout(config.dropout)
 
@@ -161,9 +173,15 @@ class Decoder(nn.Module):
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Returns the readout (before the vocabulary projection), the new state and the attention."""
         embedded = self.dropout(self.embedding(prev_tokens))  # (B, E)
-        weights = self.attention(state, keys, mask)  # (B, S)
-        context = torch.bmm(weights.unsqueeze(1), annotations).squeeze(1)  # (B, 2H)
-        new_state = self.rnn(torch.cat([embedded, context], dim=-1), state)  # (B, D)
+        if self.query_rnn is None:
+            weights = self.attention(state, keys, mask)  # (B, S)
+            context = torch.bmm(weights.unsqueeze(1), annotations).squeeze(1)  # (B, 2H)
+            new_state = self.rnn(torch.cat([embedded, context], dim=-1), state)  # (B, D)
+        else:
+            query = self.query_rnn(embedded, state)  # (B, D)
+            weights = self.attention(query, keys, mask)  # (B, S)
+            context = torch.bmm(weights.unsqueeze(1), annotations).squeeze(1)  # (B, 2H)
+            new_state = self.rnn(context, query)  # (B, D)
         readout = torch.tanh(self.readout(torch.cat([new_state, context, embedded], dim=-1)))  # (B, P)
         return self.dropout(readout), new_state, weights
 
@@ -252,6 +270,8 @@ def count_flops_per_target_token(config: ModelConfig, src_len: int) -> int:
     """Multiply-adds x 2 of one decoder step, for cost accounting."""
     annotation_dim = 2 * config.enc_hidden
     gru = 2 * 3 * config.dec_hidden * (config.emb_dim + annotation_dim + config.dec_hidden)
+    if config.decoder == "conditional":  # the query GRU adds a second hidden-to-gates product
+        gru += 2 * 3 * config.dec_hidden * config.dec_hidden
     if config.score == "additive":
         attention = 2 * config.dec_hidden * config.attn_dim + 2 * src_len * config.attn_dim
     else:

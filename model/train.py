@@ -43,9 +43,11 @@ from model.data import (
 )
 from model.decode import translate_greedy
 from model.evaluate import score
-from model.model import SCORE_FUNCTIONS, ModelConfig, Seq2Seq
+from model.model import DECODER_KINDS, SCORE_FUNCTIONS, ModelConfig, Seq2Seq
 
-MODEL_OPTIONS = ("emb_dim", "enc_hidden", "dec_hidden", "attn_dim", "readout_dim", "score", "dropout", "tie_embeddings")
+MODEL_OPTIONS = (
+    "emb_dim", "enc_hidden", "dec_hidden", "attn_dim", "readout_dim", "score", "decoder", "dropout", "tie_embeddings",
+)  # fmt: skip
 
 
 def build_parser() -> OneLineParser:
@@ -68,6 +70,10 @@ def build_parser() -> OneLineParser:
     net.add_argument("--attn-dim", type=int, default=256)
     net.add_argument("--readout-dim", type=int, default=256)
     net.add_argument("--score", choices=SCORE_FUNCTIONS, default="additive")
+    net.add_argument(
+        "--decoder", choices=DECODER_KINDS, default="bahdanau",
+        help="conditional: a first GRU reads the previous word before attention is queried",
+    )  # fmt: skip
     net.add_argument("--dropout", type=float, default=0.3)
     net.add_argument("--tie-embeddings", action=argparse.BooleanOptionalAction, default=True)
     opt = p.add_argument_group("optimization")
@@ -76,6 +82,10 @@ def build_parser() -> OneLineParser:
     opt.add_argument("--lr", type=float, default=1e-3)
     opt.add_argument("--weight-decay", type=float, default=0.0)
     opt.add_argument("--label-smoothing", type=float, default=0.1)
+    opt.add_argument(
+        "--word-dropout", type=float, default=0.0,
+        help="chance that a source or target input token is replaced by <unk> during training",
+    )  # fmt: skip
     opt.add_argument("--clip-norm", type=float, default=1.0)
     opt.add_argument("--lr-decay", type=float, default=0.5, help="factor applied when validation BLEU stalls")
     opt.add_argument("--patience", type=int, default=1, help="stalled epochs before the learning rate decays")
@@ -115,7 +125,20 @@ def read_config(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
         raise UsageError(f"config {path}: unknown option(s) {', '.join(unknown)}")
     if "score" in config and config["score"] not in SCORE_FUNCTIONS:
         raise UsageError(f"config {path}: unknown score function {config['score']!r}")
+    if "decoder" in config and config["decoder"] not in DECODER_KINDS:
+        raise UsageError(f"config {path}: unknown decoder {config['decoder']!r}")
     return config
+
+
+def drop_words(ids: torch.Tensor, rate: float) -> torch.Tensor:
+    """Replaces real tokens by <unk> at random, so that no single input word can carry a prediction alone.
+
+    BOS and EOS mark the sentence's edges and padding is masked anyway, so those stay.
+    """
+    if rate <= 0.0:
+        return ids
+    droppable = (ids != PAD_ID) & (ids != EOS_ID) & (ids != BOS_ID)  # (B, L)
+    return ids.masked_fill(droppable & (torch.rand(ids.shape) < rate), UNK_ID)
 
 
 class Trainer:
@@ -180,7 +203,9 @@ class Trainer:
         return self.args.max_minutes is not None and self.elapsed() > 60 * self.args.max_minutes
 
     def loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
-        logits, _ = self.model(batch.src, batch.src_lengths, batch.tgt_in)  # (B, T, V)
+        rate = self.args.word_dropout
+        src, tgt_in = drop_words(batch.src, rate), drop_words(batch.tgt_in, rate)
+        logits, _ = self.model(src, batch.src_lengths, tgt_in)  # (B, T, V)
         tokens = int((batch.tgt_out != PAD_ID).sum())
         loss = F.cross_entropy(
             logits.reshape(-1, logits.size(-1)),

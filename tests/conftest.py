@@ -30,6 +30,19 @@ def tiny_checkpoint(tiny_corpus: tuple[Path, Path], tmp_path_factory: pytest.Tem
 
 
 @pytest.fixture(scope="session")
+def conditional_checkpoint(tiny_corpus: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """best.pt of a small conditional-GRU model, trained with word dropout as the en-de recipe is."""
+    from model.train import main
+
+    src, tgt = tiny_corpus
+    out = tmp_path_factory.mktemp("tiny-conditional")
+    args = ["--src-lang", "en", "--tgt-lang", "de", "--train-src", str(src), "--train-tgt", str(tgt)]
+    args += ["--valid-src", str(src), "--valid-tgt", str(tgt), "--out", str(out), "--epochs", "40", *TINY_MODEL_ARGS]
+    assert main([*args, "--decoder", "conditional", "--word-dropout", "0.1"]) == 0
+    return out / "best.pt"
+
+
+@pytest.fixture(scope="session")
 def tiny_bundle(tiny_checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """<tmp>/artifacts/en-de: tiny_checkpoint exported and checked against PyTorch; its parent is a models dir.
 

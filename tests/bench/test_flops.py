@@ -36,11 +36,14 @@ def test_a_translation_costs_its_decoder_steps_and_its_encoder() -> None:
     assert counter.translation(10, 12) == 12 * 8_961_024 + 18_874_368
 
 
-@pytest.mark.parametrize("score", ["additive", "general", "dot"])
-def test_the_counts_equal_pytorchs_flop_counter(score: str) -> None:
+@pytest.mark.parametrize(
+    ("score", "decoder"),
+    [("additive", "bahdanau"), ("general", "bahdanau"), ("dot", "bahdanau"), ("additive", "conditional")],
+)
+def test_the_counts_equal_pytorchs_flop_counter(score: str, decoder: str) -> None:
     config = ModelConfig(
         src_vocab_size=50, tgt_vocab_size=60, emb_dim=16, enc_hidden=10, dec_hidden=20, attn_dim=8, readout_dim=16,
-        score=score,
+        score=score, decoder=decoder,
     )  # fmt: skip
     model = Seq2Seq(config).eval()
     source = torch.randint(4, 50, (1, 7))
@@ -53,6 +56,14 @@ def test_the_counts_equal_pytorchs_flop_counter(score: str) -> None:
     assert count_flops_per_target_token(config, 7) == step.get_total_flops()
     assert decoder_flops_per_token(sizes, 7) == step.get_total_flops()
     assert encoder_flops(sizes, 7) == encoding.get_total_flops()
+
+
+def test_a_manifest_from_before_the_conditional_decoder_counts_as_bahdanau() -> None:
+    model = {"tgt_vocab_size": 8000, "emb_dim": 256, "enc_hidden": 256, "dec_hidden": 512, "attn_dim": 256,
+             "readout_dim": 256, "score": "additive", "parameters": 1}  # fmt: skip
+    assert ModelSizes.from_manifest(model) == SHIPPED
+    conditional = ModelSizes.from_manifest({**model, "decoder": "conditional"})
+    assert decoder_flops_per_token(conditional, 10) == 8_961_024 + 2 * 3 * 512 * 512
 
 
 def test_the_attainable_rate_comes_from_the_measured_product() -> None:

@@ -212,3 +212,17 @@ def test_node_scopes_name_their_module() -> None:
     assert module_of("/key_proj/MatMul", modules) == "decoder.attention.key_proj"
     with pytest.raises(RebuildError, match="exactly one module"):
         module_of("/nowhere/MatMul", modules)
+
+
+def test_a_conditional_decoder_int8_bundle_rebuilds_and_passes_its_check(
+    conditional_checkpoint: Path, tmp_path: Path
+) -> None:
+    from export.bundle import export_bundle, quantize_bundle
+
+    fp32 = export_bundle(conditional_checkpoint, tmp_path / "artifacts" / "en-de").path
+    int8 = quantize_bundle(fp32, tmp_path / "int8" / "en-de", name="en-de", min_agreement=0.0).path
+    for bundle in (fp32, int8):
+        rebuilt = rebuild_model(bundle)
+        assert rebuilt.model.config.decoder == "conditional"
+        assert rebuilt.model.decoder.query_rnn is not None
+        check_against_bundle(rebuilt, bundle)

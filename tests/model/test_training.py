@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from model.checkpoint import load_checkpoint
+from model.data import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from model.decode import translate_greedy
-from model.train import main
+from model.train import drop_words, main
 from tests.tiny_corpus import PAIRS, TINY_MODEL_ARGS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,6 +73,18 @@ def test_time_budget_stops_cleanly_with_a_best_checkpoint(tiny_corpus: tuple[Pat
     assert last.progress["epoch"] < 500 and not last.progress["done"]
     assert best.progress["best_bleu"] >= 0.0
     assert (tmp_path / "history.json").is_file()
+
+
+def test_word_dropout_replaces_only_real_tokens_by_unk_at_the_given_rate() -> None:
+    torch.manual_seed(0)
+    ids = torch.randint(4, 500, (64, 40))
+    ids[:, 0], ids[:, 30], ids[:, 31:] = BOS_ID, EOS_ID, PAD_ID
+    assert torch.equal(drop_words(ids, 0.0), ids)
+    dropped = drop_words(ids, 0.25)
+    changed = dropped != ids
+    assert torch.all(dropped[changed] == UNK_ID)
+    assert not changed[:, 0].any() and not changed[:, 30:].any()
+    assert abs(changed[:, 1:30].float().mean().item() - 0.25) < 0.02
 
 
 def test_config_file_supplies_options(tiny_corpus: tuple[Path, Path], tmp_path: Path) -> None:
