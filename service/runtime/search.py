@@ -62,15 +62,55 @@ class EncodedBatch:
     lengths: Int64Array  # (B,), EOS included
 
 
+MAX_PADDING_SHARE = 0.2  # of an encoder call's cells; past it, the batch is split into calls of similar lengths
+
+
 def encode_batch(encoder: EncoderGraph, sources: Sequence[Sequence[int]], pad_id: int) -> EncodedBatch:
-    """Pads source ids (each ending in EOS) into one encoder call."""
+    """Encodes source ids (each ending in EOS) in as few calls as keep padding under MAX_PADDING_SHARE.
+
+    The encoder's cost grows with the padded width, so one call over a short and a long sentence pays for
+    the short one at the long one's length. Padding positions come out as exact zeros whatever the call
+    (annotations are masked, keys are a bias-free projection of them), so the calls' outputs are placed into
+    one zero-filled batch that equals what a single padded call returns.
+    """
+    lengths = np.array([len(ids) for ids in sources], dtype=np.int64)
+    width = int(lengths.max())
+    mask = np.arange(width)[None, :] < lengths[:, None]
+    parts = [(rows, encoder.run(*_padded([sources[r] for r in rows], pad_id))) for rows in _similar_lengths(lengths)]
+    first = parts[0][1]
+    annotations = np.zeros((len(sources), width, first.annotations.shape[2]), dtype=first.annotations.dtype)
+    keys = np.zeros((len(sources), width, first.keys.shape[2]), dtype=first.keys.dtype)
+    init_state = np.empty((len(sources), first.init_state.shape[1]), dtype=first.init_state.dtype)
+    for rows, out in parts:
+        part_width = out.annotations.shape[1]
+        annotations[rows, :part_width] = out.annotations
+        keys[rows, :part_width] = out.keys
+        init_state[rows] = out.init_state
+    return EncodedBatch(annotations, keys, init_state, mask, lengths)
+
+
+def _padded(sources: Sequence[Sequence[int]], pad_id: int) -> tuple[Int64Array, Int64Array]:
     lengths = np.array([len(ids) for ids in sources], dtype=np.int64)
     src_ids = np.full((len(sources), int(lengths.max())), pad_id, dtype=np.int64)
     for row, ids in enumerate(sources):
         src_ids[row, : len(ids)] = ids
-    mask = np.arange(src_ids.shape[1])[None, :] < lengths[:, None]
-    out = encoder.run(src_ids, lengths)
-    return EncodedBatch(out.annotations, out.keys, out.init_state, mask, lengths)
+    return src_ids, lengths
+
+
+def _similar_lengths(lengths: Int64Array) -> list[IndexArray]:
+    """Row groups, shortest first, each padded to its longest row with at most MAX_PADDING_SHARE padding."""
+    order = np.argsort(lengths, kind="stable")
+    groups: list[list[int]] = []
+    real = 0
+    for row in order.tolist():
+        length = int(lengths[row])
+        if groups and (len(groups[-1]) + 1) * length * (1.0 - MAX_PADDING_SHARE) <= real + length:
+            groups[-1].append(row)
+            real += length
+        else:
+            groups.append([row])
+            real = length
+    return [np.array(sorted(group), dtype=np.intp) for group in groups]
 
 
 class _DecoderBatch:

@@ -11,7 +11,14 @@ import torch
 
 from model.data import pad
 from service.runtime import Translation, Translator
-from service.runtime.search import beam_search, encode_batch, greedy_search
+from service.runtime.search import (
+    MAX_PADDING_SHARE,
+    _padded,
+    _similar_lengths,
+    beam_search,
+    encode_batch,
+    greedy_search,
+)
 from tests.service.runtime.conftest import parity_sentences, rewrite_manifest
 from tests.tiny_corpus import PAIRS
 
@@ -89,6 +96,37 @@ def test_default_length_limit_follows_the_manifest(bundle_copy: Path) -> None:
             assert len(translation.target_tokens) <= 3
         [longer] = limited.translate_batch([PAIRS[0][0]], beam_size=beam_size, max_length=20)
         assert longer.text == PAIRS[0][1]
+
+
+def test_encoding_in_calls_of_similar_lengths_equals_one_padded_call(translator: Translator) -> None:
+    sentences = parity_sentences()
+    sources = [[*translator.source_tokenizer.segment(s, 256).ids, 3] for s in sentences]
+    assert len({len(ids) for ids in sources}) > 5  # lengths vary enough to be split
+    calls: list[int] = []
+    run = translator.encoder.run
+    translator.encoder.run = lambda ids, lengths: calls.append(ids.shape[0]) or run(ids, lengths)  # type: ignore[method-assign]
+    try:
+        encoded = encode_batch(translator.encoder, sources, 0)
+    finally:
+        del translator.encoder.run
+    whole = translator.encoder.run(*_padded(sources, 0))
+    assert len(calls) > 1 and sum(calls) == len(sources)
+    np.testing.assert_allclose(encoded.annotations, whole.annotations, atol=1e-5)
+    np.testing.assert_allclose(encoded.keys, whole.keys, atol=1e-5)
+    np.testing.assert_allclose(encoded.init_state, whole.init_state, atol=1e-5)
+    assert np.array_equal(encoded.mask, np.arange(encoded.mask.shape[1])[None, :] < encoded.lengths[:, None])
+
+
+@pytest.mark.parametrize(
+    ("lengths", "groups"),
+    [([5, 5, 5], [[0, 1, 2]]), ([10], [[0]]), ([30, 4, 29, 5], [[1, 3], [0, 2]]), ([4, 8, 16], [[0], [1], [2]])],
+)
+def test_rows_are_grouped_by_length_within_the_padding_share(lengths: list[int], groups: list[list[int]]) -> None:
+    found = _similar_lengths(np.array(lengths))
+    assert [group.tolist() for group in found] == groups
+    for group in found:
+        widths = [lengths[row] for row in group]
+        assert 1.0 - sum(widths) / (len(widths) * max(widths)) <= MAX_PADDING_SHARE
 
 
 def test_beam_one_is_greedy_exactly(translator: Translator) -> None:
