@@ -16,30 +16,28 @@ def tiny_corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return write_corpus(tmp_path_factory.mktemp("corpus"))
 
 
-@pytest.fixture(scope="session")
-def tiny_checkpoint(tiny_corpus: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """best.pt of a small model trained until it reproduces the tiny corpus (about ten seconds)."""
+def train_tiny(corpus: tuple[Path, Path], out: Path, *options: str) -> Path:
+    """Trains a TINY_MODEL_ARGS model on the tiny corpus (validated on itself) and returns its best.pt."""
     from model.train import main
 
-    src, tgt = tiny_corpus
-    out = tmp_path_factory.mktemp("tiny-run")
+    src, tgt = corpus
     args = ["--src-lang", "en", "--tgt-lang", "de", "--train-src", str(src), "--train-tgt", str(tgt)]
-    args += ["--valid-src", str(src), "--valid-tgt", str(tgt), "--out", str(out), "--epochs", "60", *TINY_MODEL_ARGS]
+    args += ["--valid-src", str(src), "--valid-tgt", str(tgt), "--out", str(out), *TINY_MODEL_ARGS, *options]
     assert main(args) == 0
     return out / "best.pt"
 
 
 @pytest.fixture(scope="session")
-def conditional_checkpoint(tiny_corpus: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """best.pt of a small conditional-GRU model, trained with word dropout as the en-de recipe is."""
-    from model.train import main
+def tiny_checkpoint(tiny_corpus: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """best.pt of a small model trained until it reproduces the tiny corpus (about ten seconds)."""
+    return train_tiny(tiny_corpus, tmp_path_factory.mktemp("tiny-run"), "--epochs", "60")
 
-    src, tgt = tiny_corpus
+
+@pytest.fixture(scope="session")
+def conditional_checkpoint(tiny_corpus: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """best.pt of a small conditional-GRU model, trained with word dropout."""
     out = tmp_path_factory.mktemp("tiny-conditional")
-    args = ["--src-lang", "en", "--tgt-lang", "de", "--train-src", str(src), "--train-tgt", str(tgt)]
-    args += ["--valid-src", str(src), "--valid-tgt", str(tgt), "--out", str(out), "--epochs", "40", *TINY_MODEL_ARGS]
-    assert main([*args, "--decoder", "conditional", "--word-dropout", "0.1"]) == 0
-    return out / "best.pt"
+    return train_tiny(tiny_corpus, out, "--epochs", "40", "--decoder", "conditional", "--word-dropout", "0.1")
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from model.checkpoint import LoadedCheckpoint, load_checkpoint
-from tests.tiny_corpus import TINY_MODEL_ARGS
+from tests.conftest import train_tiny
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -28,16 +28,10 @@ def score_checkpoints(
     TINY_MODEL_ARGS has dec_hidden == 2 * enc_hidden, which the dot score needs. Parity does not
     need a good model, only a real one.
     """
-    from model.train import main
-
-    src, tgt = tiny_corpus
     checkpoints = {"additive": tiny_checkpoint}
     for score in ("dot", "general"):
         out = tmp_path_factory.mktemp(f"tiny-{score}")
-        args = ["--src-lang", "en", "--tgt-lang", "de", "--train-src", str(src), "--train-tgt", str(tgt)]
-        args += ["--valid-src", str(src), "--valid-tgt", str(tgt), "--out", str(out), "--epochs", "4"]
-        assert main([*args, *TINY_MODEL_ARGS, "--score", score]) == 0
-        checkpoints[score] = out / "best.pt"
+        checkpoints[score] = train_tiny(tiny_corpus, out, "--epochs", "4", "--score", score)
     return checkpoints
 
 
