@@ -31,6 +31,7 @@ _EXAMPLE_MODEL: dict[str, Any] = {
     "source_language": "en",
     "target_language": "de",
     "score_function": "additive",
+    "decoder": "conditional",
     "quantization": None,
     "created_at": "2025-01-01T10:00:00Z",
     "sizes": {"parameters": 10432512, "src_vocab_size": 8000, "tgt_vocab_size": 8000, "emb_dim": 256,
@@ -281,6 +282,10 @@ class ModelInfo(BaseModel):
     source_language: str
     target_language: str
     score_function: str | None = Field(description="Attention score: additive, dot or general.")
+    decoder: str = Field(
+        description="bahdanau: attention is queried with the previous decoder state; conditional: a first GRU "
+        "reads the previous target word before attention is queried."
+    )
     quantization: str | None
     created_at: str | None
     sizes: ModelSizes

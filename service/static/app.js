@@ -189,7 +189,8 @@ function modelChanged() {
   if (model && !elements.modelHint.textContent.startsWith("Not available")) {
     const version = model.version ? `version ${model.version}` : "";
     const score = model.score_function ? `${model.score_function} attention` : "";
-    elements.modelHint.textContent = [version, score].filter(Boolean).join(" · ");
+    const decoder = model.decoder === "conditional" ? "conditional GRU decoder" : "";
+    elements.modelHint.textContent = [version, score, decoder].filter(Boolean).join(" · ");
   }
   const defaultBeam = model && model.decoding && Number.isInteger(model.decoding.beam_size) ? model.decoding.beam_size : 4;
   if (!elements.beam.dataset.touched) elements.beam.value = String(Math.min(MAX_BEAM, Math.max(1, defaultBeam)));

@@ -20,6 +20,10 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
+def _text_or(value: Any, default: str) -> str:
+    return value if isinstance(value, str) else default
+
+
 def _bundle_bytes(manifest: dict[str, Any]) -> int | None:
     files = manifest.get("files")
     if not isinstance(files, dict):
@@ -44,6 +48,7 @@ def model_info(translator: Translator) -> ModelInfo:
         source_language=translator.source_language,
         target_language=translator.target_language,
         score_function=config.get("score") if isinstance(config.get("score"), str) else None,
+        decoder=_text_or(config.get("decoder"), "bahdanau"),  # bundles from before the conditional decoder
         quantization=manifest.get("quantization") if isinstance(manifest.get("quantization"), str) else None,
         created_at=manifest.get("created_at") if isinstance(manifest.get("created_at"), str) else None,
         sizes=sizes,

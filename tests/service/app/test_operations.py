@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,7 @@ def test_models_lists_the_bundle_from_its_manifest(client: httpx.Client, tiny_bu
     assert (model.name, model.version) == (manifest["name"], manifest["version"])
     assert (model.source_language, model.target_language) == ("en", "de")
     assert model.score_function == manifest["model"]["score"]
+    assert model.decoder == manifest["model"]["decoder"] == "bahdanau"
     assert model.sizes.parameters == manifest["model"]["parameters"]
     assert model.sizes.dec_hidden == manifest["model"]["dec_hidden"]
     assert model.sizes.bundle_bytes == sum(entry["bytes"] for entry in manifest["files"].values())
@@ -121,3 +123,14 @@ def test_docs_page_is_served(client: httpx.Client) -> None:
     response = client.get("/docs")
     assert response.status_code == 200
     assert "swagger" in response.text.lower()
+
+
+def test_a_bundle_exported_before_decoders_had_a_name_is_listed_as_bahdanau(tiny_bundle: Path, tmp_path: Path) -> None:
+    from service.app.routers.models import model_info
+    from service.runtime import Translator
+    from tests.service.runtime.conftest import rewrite_manifest
+
+    older = tmp_path / "en-de"
+    shutil.copytree(tiny_bundle, older)
+    rewrite_manifest(older, lambda manifest: manifest["model"].pop("decoder"))
+    assert model_info(Translator.load(older)).decoder == "bahdanau"
