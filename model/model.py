@@ -173,14 +173,12 @@ class Decoder(nn.Module):
     ) -> tuple[Tensor, Tensor, Tensor]:
         """Returns the readout (before the vocabulary projection), the new state and the attention."""
         embedded = self.dropout(self.embedding(prev_tokens))  # (B, E)
+        query = state if self.query_rnn is None else self.query_rnn(embedded, state)  # (B, D)
+        weights = self.attention(query, keys, mask)  # (B, S)
+        context = torch.bmm(weights.unsqueeze(1), annotations).squeeze(1)  # (B, 2H)
         if self.query_rnn is None:
-            weights = self.attention(state, keys, mask)  # (B, S)
-            context = torch.bmm(weights.unsqueeze(1), annotations).squeeze(1)  # (B, 2H)
             new_state = self.rnn(torch.cat([embedded, context], dim=-1), state)  # (B, D)
-        else:
-            query = self.query_rnn(embedded, state)  # (B, D)
-            weights = self.attention(query, keys, mask)  # (B, S)
-            context = torch.bmm(weights.unsqueeze(1), annotations).squeeze(1)  # (B, 2H)
+        else:  # the second GRU continues from the query state, having read the previous word already
             new_state = self.rnn(context, query)  # (B, D)
         readout = torch.tanh(self.readout(torch.cat([new_state, context, embedded], dim=-1)))  # (B, P)
         return self.dropout(readout), new_state, weights
