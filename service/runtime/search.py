@@ -76,7 +76,11 @@ def encode_batch(encoder: EncoderGraph, sources: Sequence[Sequence[int]], pad_id
     lengths = np.array([len(ids) for ids in sources], dtype=np.int64)
     width = int(lengths.max())
     mask = np.arange(width)[None, :] < lengths[:, None]
-    parts = [(rows, encoder.run(*_padded([sources[r] for r in rows], pad_id))) for rows in _similar_lengths(lengths)]
+    groups = _similar_lengths(lengths)
+    if len(groups) == 1:  # one call covers the batch as it is: nothing to place
+        out = encoder.run(*_padded(sources, pad_id))
+        return EncodedBatch(out.annotations, out.keys, out.init_state, mask, lengths)
+    parts = [(rows, encoder.run(*_padded([sources[r] for r in rows], pad_id))) for rows in groups]
     first = parts[0][1]
     annotations = np.zeros((len(sources), width, first.annotations.shape[2]), dtype=first.annotations.dtype)
     keys = np.zeros((len(sources), width, first.keys.shape[2]), dtype=first.keys.dtype)

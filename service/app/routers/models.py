@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter
 
@@ -13,6 +13,7 @@ from service.runtime import Translator
 
 router = APIRouter(prefix="/v1", tags=["models"])
 
+T = TypeVar("T")
 _SIZE_FIELDS = ("src_vocab_size", "tgt_vocab_size", "emb_dim", "enc_hidden", "dec_hidden", "attn_dim", "readout_dim")
 
 
@@ -20,7 +21,7 @@ def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _text_or(value: Any, default: str) -> str:
+def _text_or(value: Any, default: T) -> str | T:
     return value if isinstance(value, str) else default
 
 
@@ -47,10 +48,10 @@ def model_info(translator: Translator) -> ModelInfo:
         version=translator.version,
         source_language=translator.source_language,
         target_language=translator.target_language,
-        score_function=config.get("score") if isinstance(config.get("score"), str) else None,
+        score_function=_text_or(config.get("score"), None),
         decoder=_text_or(config.get("decoder"), "bahdanau"),  # bundles from before the conditional decoder
-        quantization=manifest.get("quantization") if isinstance(manifest.get("quantization"), str) else None,
-        created_at=manifest.get("created_at") if isinstance(manifest.get("created_at"), str) else None,
+        quantization=_text_or(manifest.get("quantization"), None),
+        created_at=_text_or(manifest.get("created_at"), None),
         sizes=sizes,
         decoding=decoding if isinstance(decoding, dict) else {},
         metrics=metrics if isinstance(metrics, dict) else {},
