@@ -11,7 +11,7 @@ from service.app.lifecycle import lifespan
 from service.app.metrics import Metrics
 from service.app.middleware import AccessControlMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
 from service.app.openapi import install_openapi
-from service.app.routers import alignment, health, libretranslate, metrics, models, page, translations
+from service.app.routers import alignment, docs, health, libretranslate, metrics, models, page, translations
 from service.app.settings import Settings
 from service.app.state import AppState
 
@@ -58,12 +58,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """A new app; its lifespan opens the store, starts the batch scheduler and loads every bundle."""
     settings = settings if settings is not None else Settings()
     state = AppState(settings=settings, metrics=Metrics())
-    app = FastAPI(title="heed", version=API_VERSION, description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan)
+    # /docs is heed's own (routers/docs.py): FastAPI's /docs and /redoc load their scripts from a CDN. No OAuth2
+    # flow is offered, so there is no OAuth2 redirect page either.
+    app = FastAPI(
+        title="heed", version=API_VERSION, description=DESCRIPTION, openapi_tags=TAGS, lifespan=lifespan,
+        docs_url=None, redoc_url=None, swagger_ui_oauth2_redirect_url=None,
+    )  # fmt: skip
     app.state.heed = state
     install_error_handlers(app)
     install_openapi(app, settings)
     add_middleware(app, state)
     for router in (translations.router, alignment.router, models.router, libretranslate.router, health.router,
-                   metrics.router, page.router):  # fmt: skip
+                   metrics.router, page.router, docs.router):  # fmt: skip
         app.include_router(router)
     return app

@@ -38,12 +38,10 @@ _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 access_log = logging.getLogger(ACCESS_LOGGER)
 
 # Open without an API key and never rate limited: the probes and metrics (orchestrators and Prometheus carry no
-# key), the read-only API description, and the web page with its static files (the page sends the key itself).
-PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/",
-     "/favicon.ico"}
-)  # fmt: skip
-PUBLIC_PREFIXES = ("/static/",)
+# key), the read-only API description and its pages, and the web page with its static files (the page sends the
+# key itself).
+PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/", "/favicon.ico"})
+PUBLIC_PREFIXES = ("/static/", "/docs/static/")
 REALM = 'Bearer realm="heed"'
 
 

@@ -92,7 +92,17 @@ def test_serve_refuses_to_start_with_a_missing_keys_file(tmp_path: Path, capsys:
     assert "cannot read the API keys file" in capsys.readouterr().err
 
 
-PUBLIC = ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/redoc", "/", "/static/api.js", "/favicon.ico"]
+PUBLIC = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/openapi.json",
+    "/docs",
+    "/docs/static/swagger-ui-bundle.js",
+    "/",
+    "/static/api.js",
+    "/favicon.ico",
+]
 
 
 @pytest.mark.parametrize("path", PUBLIC)
