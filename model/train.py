@@ -43,6 +43,7 @@ from model.data import (
 )
 from model.decode import translate_greedy
 from model.evaluate import score
+from model.guide import cached_word_links, guide_matrix, guided_alignment_loss, piece_guides
 from model.model import DECODER_KINDS, SCORE_FUNCTIONS, ModelConfig, Seq2Seq
 
 MODEL_OPTIONS = (
@@ -86,6 +87,14 @@ def build_parser() -> OneLineParser:
         "--word-dropout", type=float, default=0.0,
         help="chance that a source or target input token is replaced by <unk> during training",
     )  # fmt: skip
+    opt.add_argument(
+        "--guided-alignment-weight", type=float, default=0.0,
+        help="weight of the loss pulling attention toward eflomal's word links (Chen et al. 2016); 0 is off",
+    )  # fmt: skip
+    opt.add_argument(
+        "--guided-alignment-decay", type=float, default=1.0,
+        help="factor applied to that weight after every epoch: epoch e (from 0) uses weight * decay**e",
+    )  # fmt: skip
     opt.add_argument("--clip-norm", type=float, default=1.0)
     opt.add_argument("--lr-decay", type=float, default=0.5, help="factor applied when validation BLEU stalls")
     opt.add_argument("--patience", type=int, default=1, help="stalled epochs before the learning rate decays")
@@ -110,7 +119,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         for action in parser._actions:  # a key in the config satisfies a required option
             if action.dest in parser._defaults:
                 action.required = False
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.guided_alignment_weight < 0:
+        raise UsageError("--guided-alignment-weight must be at least 0")
+    if not 0 < args.guided_alignment_decay <= 1:
+        raise UsageError("--guided-alignment-decay must be in (0, 1]")
+    return args
 
 
 def read_config(path: str, parser: argparse.ArgumentParser) -> dict[str, Any]:
@@ -154,6 +168,22 @@ class Trainer:
         else:
             self._start_fresh()
         self.encoded = encode_corpus(self.train_pairs, self.src_sp, self.tgt_sp, args.max_len)
+        self.guides = self._guides() if args.guided_alignment_weight > 0 else None
+
+    def _guides(self) -> list[list[tuple[int, int]]]:
+        """Each training pair's attention targets, from word links cached in the run folder."""
+        args = self.args
+        word_links = cached_word_links(self.train_pairs, args.src_lang, args.tgt_lang, self.out)
+        guides = piece_guides(
+            self.train_pairs, word_links, (args.src_lang, args.tgt_lang), (self.src_sp, self.tgt_sp), self.encoded
+        )
+        guided_rows = sum(len({t for t, _ in guide}) for guide in guides)
+        print(
+            f"guided alignment: weight {args.guided_alignment_weight}, decay {args.guided_alignment_decay}; "
+            f"{guided_rows / sum(len(t) for _, t in self.encoded):.1%} of target positions guided",
+            file=sys.stderr,
+        )
+        return guides
 
     def _start_fresh(self) -> None:
         args = self.args
@@ -202,10 +232,17 @@ class Trainer:
     def over_budget(self) -> bool:
         return self.args.max_minutes is not None and self.elapsed() > 60 * self.args.max_minutes
 
-    def loss(self, batch: Batch) -> tuple[torch.Tensor, int]:
+    def guide_weight(self) -> float:
+        return float(self.args.guided_alignment_weight * self.args.guided_alignment_decay ** self.progress["epoch"])
+
+    def loss(self, batch: Batch) -> tuple[torch.Tensor, int, float | None]:
+        """The training loss, the target tokens it covers and the guided-alignment loss (None when off).
+
+        Attention row t is the one that predicts tgt_out[:, t], so it is the row guided by target piece t.
+        """
         rate = self.args.word_dropout
         src, tgt_in = drop_words(batch.src, rate), drop_words(batch.tgt_in, rate)
-        logits, _ = self.model(src, batch.src_lengths, tgt_in)  # (B, T, V)
+        logits, attention = self.model(src, batch.src_lengths, tgt_in)  # (B, T, V), (B, T, S)
         tokens = int((batch.tgt_out != PAD_ID).sum())
         loss = F.cross_entropy(
             logits.reshape(-1, logits.size(-1)),
@@ -214,7 +251,12 @@ class Trainer:
             label_smoothing=self.args.label_smoothing,
             reduction="sum",
         )
-        return loss / tokens, tokens
+        loss = loss / tokens
+        if self.guides is None:
+            return loss, tokens, None
+        guide = guide_matrix([self.guides[i] for i in batch.indices], attention.size(1), attention.size(2))
+        guide_loss = guided_alignment_loss(attention, guide)
+        return loss + self.guide_weight() * guide_loss, tokens, float(guide_loss.detach())
 
     def run_epoch(self) -> bool:
         """Trains the current epoch from where it stopped; returns False when the budget ran out."""
@@ -229,7 +271,7 @@ class Trainer:
         seen, tick = 0, time.monotonic()
         for indices in batches[self.progress["batch"] :]:
             batch = collate(self.encoded, indices)
-            loss, _ = self.loss(batch)
+            loss, _, guide_loss = self.loss(batch)
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.args.clip_norm)
@@ -238,7 +280,11 @@ class Trainer:
             self.progress["step"] += 1
             seen += batch.size
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}", sent_s=f"{seen / (time.monotonic() - tick):.0f}", refresh=False)
+            postfix = {"loss": f"{loss.item():.3f}", "sent_s": f"{seen / (time.monotonic() - tick):.0f}"}
+            if guide_loss is not None:
+                self.note_guide_loss(guide_loss)
+                postfix["guide"] = f"{guide_loss:.3f}"
+            bar.set_postfix(postfix, refresh=False)
             if self.over_budget():
                 bar.close()
                 return False
@@ -246,6 +292,13 @@ class Trainer:
         self.progress["epoch"] += 1
         self.progress["batch"] = 0
         return True
+
+    def note_guide_loss(self, value: float) -> None:
+        """Sums the epoch's guide loss in progress, so that a resumed epoch still reports its whole mean."""
+        progress = self.progress
+        progress["guide_weight"] = self.guide_weight()
+        progress["guide_loss_sum"] = progress.get("guide_loss_sum", 0.0) + value
+        progress["guide_batches"] = progress.get("guide_batches", 0) + 1
 
     def validate(self) -> dict[str, float]:
         sources = [s for s, _ in self.valid_pairs]
@@ -256,6 +309,11 @@ class Trainer:
     def after_validation(self, scores: dict[str, float]) -> None:
         progress = self.progress
         entry = {"epoch": progress["epoch"], "step": progress["step"], "lr": progress["lr"], **scores}
+        if progress.get("guide_batches"):
+            entry["guide_weight"] = progress["guide_weight"]
+            entry["guide_loss"] = round(progress["guide_loss_sum"] / progress["guide_batches"], 4)
+            if progress["batch"] == 0:  # the epoch is whole; the next one sums afresh
+                progress.update(guide_loss_sum=0.0, guide_batches=0)
         entry["elapsed_seconds"] = round(self.elapsed(), 1)
         progress["history"].append(entry)
         improved = scores["comparable_bleu"] > progress["best_bleu"]

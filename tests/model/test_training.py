@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -47,10 +48,14 @@ def test_checkpoint_rebuilds_an_identical_model_with_no_other_file(tiny_checkpoi
     assert rebuilt.model.config == original.model.config
 
 
-def test_same_seed_gives_the_same_weights(tiny_corpus: tuple[Path, Path], tmp_path: Path) -> None:
-    for run in ("a", "b"):
-        assert main(train_args(tiny_corpus, tmp_path / run, "--epochs", "2")) == 0
+def test_same_seed_gives_the_same_weights_and_guide_weight_0_is_unguided(
+    tiny_corpus: tuple[Path, Path], tmp_path: Path
+) -> None:
+    assert main(train_args(tiny_corpus, tmp_path / "a", "--epochs", "2")) == 0
+    assert main(train_args(tiny_corpus, tmp_path / "b", "--epochs", "2", "--guided-alignment-weight", "0")) == 0
+    assert not list((tmp_path / "b").glob("word-links-*"))  # weight 0 never runs the aligner
     a, b = load_checkpoint(tmp_path / "a" / "last.pt"), load_checkpoint(tmp_path / "b" / "last.pt")
+    assert "guide_loss" not in json.loads((tmp_path / "b" / "history.json").read_text())[-1]
     for (name, pa), (_, pb) in zip(a.model.state_dict().items(), b.model.state_dict().items(), strict=True):
         assert torch.equal(pa, pb), name
 
