@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )  # fmt: skip
     app.state.heed = state
     install_error_handlers(app)
-    install_openapi(app, settings)
+    install_openapi(app, state)
     add_middleware(app, state)
     for router in (translations.router, alignment.router, models.router, libretranslate.router, health.router,
                    metrics.router, page.router, docs.router):  # fmt: skip

@@ -4,7 +4,8 @@ FastAPI describes what the routes declare. The access control middleware adds 40
 429 (when a rate limit is on) on every protected operation, with the security schemes Swagger UI's "Authorize"
 button uses; validation errors are heed's error body, not FastAPI's default; every response carries
 X-Request-ID, and 503s may carry Retry-After. The document describes this deployment: on a server without
-keys it declares no security.
+keys it declares no security, and the request bodies name the language codes and bundles it serves, so that
+every request the document allows is one this server can answer (which is what a schema fuzzer checks).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from fastapi import FastAPI
 from service.app.errors import LIBRETRANSLATE_PATHS
 from service.app.middleware import REQUEST_ID_HEADER, is_public_path
 from service.app.settings import Settings
+from service.app.state import AppState, ServingModels
 
 BEARER_SCHEME = "bearerAuth"
 QUERY_KEY_SCHEME = "apiKeyQuery"
@@ -98,14 +100,19 @@ def _limit_texts(texts: dict[str, Any], settings: Settings) -> None:
             variant["items"] = {**variant.get("items", {}), "maxLength": settings.max_chars}
 
 
+def _libretranslate_bodies(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request bodies written out in place (LibreTranslate's), each once: its media types share one object."""
+    bodies = {id(content["schema"]): content["schema"] for operations in schema.get("paths", {}).values()
+              for operation in operations.values() if isinstance(operation, dict)
+              for content in operation.get("requestBody", {}).get("content", {}).values()
+              if "$ref" not in content.get("schema", {"$ref": ""})}  # fmt: skip
+    return list(bodies.values())
+
+
 def _state_the_limits(schema: dict[str, Any], settings: Settings) -> None:
     """The request limits that come from settings, in the request schemas (the models cannot know them)."""
     components = schema.get("components", {}).get("schemas", {})
-    lt_bodies = [content["schema"] for operations in schema.get("paths", {}).values()
-                 for operation in operations.values() if isinstance(operation, dict)
-                 for content in operation.get("requestBody", {}).get("content", {}).values()
-                 if "$ref" not in content.get("schema", {"$ref": ""})]  # fmt: skip
-    for body in [components.get("TranslateRequest"), components.get("AlignRequest"), *lt_bodies]:
+    for body in [components.get("TranslateRequest"), components.get("AlignRequest"), *_libretranslate_bodies(schema)]:
         properties = (body or {}).get("properties", {})
         for name in ("text", "translation", "q"):
             if name in properties:
@@ -115,11 +122,104 @@ def _state_the_limits(schema: dict[str, Any], settings: Settings) -> None:
                 variant["maximum"] = settings.max_output_length
 
 
-def complete_openapi(schema: dict[str, Any], settings: Settings) -> dict[str, Any]:
-    """A completed copy of FastAPI's document (whose parts may be shared with other apps' documents)."""
+def _one_translation_per_text(body: dict[str, Any], settings: Settings) -> None:
+    """/v1/align's text and translation are both strings, or lists of one length. JSON Schema cannot compare two
+    lengths, so each length allowed (1 to max_texts) is a branch of its own.
+
+    The branches exclude each other, and so do those of the served pairs: `oneOf` says so, and lets a
+    generator (schemathesis) draw from each branch alone, where two `anyOf`s would be multiplied out."""
+    branches: list[dict[str, Any]] = [{"properties": {"text": {"type": "string"}, "translation": {"type": "string"}}}]
+    for count in range(1, settings.max_texts + 1):
+        texts = {"type": "array", "minItems": count, "maxItems": count}
+        branches.append({"properties": {"text": texts, "translation": texts}})
+    body.setdefault("allOf", []).append({"oneOf": branches})
+
+
+def _only(field: dict[str, Any], values: list[Any]) -> None:
+    """A string field that takes one of `values` (replacing its length bounds and examples)."""
+    for key in ("minLength", "maxLength", "examples"):
+        field.pop(key, None)
+    field["enum"] = values
+
+
+def _served_examples(body: dict[str, Any], pairs: list[tuple[str, str]]) -> None:
+    """Examples that name a pair this server does not serve name the first one it does."""
+    for example in body.get("examples", []):
+        if (
+            isinstance(example, dict)
+            and "target" in example
+            and (example.get("source"), example["target"]) not in pairs
+        ):
+            example["source"], example["target"] = pairs[0]
+
+
+def _served_bundles(body: dict[str, Any], models: ServingModels) -> None:
+    """TranslateRequest and AlignRequest: source, target and model as enums of what is served. When there are
+    several pairs, the enums would also admit pairs not served (en-de and de-en admit en→en) and a model with
+    another pair than its own, so the body also lists each pair with the bundles that translate it."""
+    names_by_pair: dict[tuple[str, str], list[str]] = {}
+    for name, translator in sorted(models.translators.items()):
+        names_by_pair.setdefault((translator.source_language, translator.target_language), []).append(name)
+    properties = body.get("properties", {})
+    _only(properties["source"], sorted({source for source, _ in names_by_pair}))
+    _only(properties["target"], sorted({target for _, target in names_by_pair}))
+    properties["model"]["anyOf"] = [{"type": "string", "enum": sorted(models.translators)}, {"type": "null"}]
+    if len(names_by_pair) > 1:
+        branches = [{"properties": {"source": {"const": source}, "target": {"const": target},
+                                    "model": {"enum": [*names, None]}}}
+                    for (source, target), names in sorted(names_by_pair.items())]  # fmt: skip
+        body.setdefault("allOf", []).append({"oneOf": branches})
+    _served_examples(body, sorted(names_by_pair))
+
+
+def _served_libretranslate_pairs(body: dict[str, Any], models: ServingModels) -> None:
+    """LibreTranslate's source and target as enums; source "auto" wherever it is answered (a target that one
+    source language translates into). A per-target list when the enums alone would admit pairs not served."""
+    pairs = models.language_pairs()
+    sources_by_target: dict[str, list[str]] = {}
+    for source, target in pairs:
+        sources_by_target.setdefault(target, []).append(source)
+    for sources in sources_by_target.values():
+        sources.extend(["auto"] if len(sources) == 1 else [])
+    every_source = sorted({source for sources in sources_by_target.values() for source in sources})
+    _only(body["properties"]["source"], every_source)
+    _only(body["properties"]["target"], sorted(sources_by_target))
+    if any(sorted(sources) != every_source for sources in sources_by_target.values()):
+        branches = [{"properties": {"target": {"const": target}, "source": {"enum": sources}}}
+                    for target, sources in sorted(sources_by_target.items())]  # fmt: skip
+        body.setdefault("allOf", []).append({"oneOf": branches})
+    _served_examples(body, pairs)
+
+
+def _state_the_languages(schema: dict[str, Any], models: ServingModels) -> None:
+    """The language codes and bundle names this server serves, in the request schemas.
+
+    Without them every string was a valid `source`, and a fuzzer rightly reported {"source": "en", "target":
+    "en"} as a valid request refused (400). The other way out, answering an unserved pair with a status the
+    fuzzer does not count as a refusal (404), would break LibreTranslate's protocol (400) and tell clients less
+    than a schema that lists what is served.
+    """
+    if not models.translators:
+        return
+    components = schema.get("components", {}).get("schemas", {})
+    for name in ("TranslateRequest", "AlignRequest"):
+        if name in components:
+            _served_bundles(components[name], models)
+    for body in _libretranslate_bodies(schema):
+        _served_libretranslate_pairs(body, models)
+
+
+def complete_openapi(schema: dict[str, Any], settings: Settings, models: ServingModels | None = None) -> dict[str, Any]:
+    """A completed copy of FastAPI's document (whose parts may be shared with other apps' documents).
+
+    `models`: the bundles serving, whose languages the request schemas then name; None while they load."""
     schema = copy.deepcopy(schema)
     keys_on = bool(settings.api_key_values())
     _state_the_limits(schema, settings)
+    if "AlignRequest" in schema.get("components", {}).get("schemas", {}):
+        _one_translation_per_text(schema["components"]["schemas"]["AlignRequest"], settings)
+    if models is not None:
+        _state_the_languages(schema, models)
     for path, operations in schema.get("paths", {}).items():
         for method, operation in operations.items():
             if method in _HTTP_METHODS:
@@ -130,14 +230,18 @@ def complete_openapi(schema: dict[str, Any], settings: Settings) -> dict[str, An
     return schema
 
 
-def install_openapi(app: FastAPI, settings: Settings) -> None:
-    """Makes `app.openapi()` (and /openapi.json) serve the completed document, built once."""
+def install_openapi(app: FastAPI, state: AppState) -> None:
+    """Makes `app.openapi()` (and /openapi.json) serve the completed document, built once the models have
+    loaded (until then it is built on each call, without the language codes, which are not known yet)."""
     generate: Callable[[], dict[str, Any]] = app.openapi
     completed: dict[str, Any] = {}
 
     def openapi() -> dict[str, Any]:
-        if not completed:
-            completed.update(complete_openapi(generate(), settings))
-        return completed
+        if completed:
+            return completed
+        document = complete_openapi(generate(), state.settings, state.models)
+        if state.models is not None:
+            completed.update(document)
+        return document
 
     app.openapi = openapi  # type: ignore[method-assign]

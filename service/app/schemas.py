@@ -68,8 +68,12 @@ def whole_number(value: object) -> object:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
+# A character that is not whitespace as Python's str.strip() knows it (what `usable_texts` checks), spelled out:
+# JSON Schema's \s is ECMA-262's, which also holds U+FEFF and lacks U+001C-U+001F and U+0085.
+NOT_ONLY_WHITESPACE = r"[^\u0009-\u000d\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+
 # What the validators accept, stated in the schema: one string, or a list of at least one
-_TEXT_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1}
+_TEXT_SCHEMA: dict[str, Any] = {"type": "string", "minLength": 1, "pattern": NOT_ONLY_WHITESPACE}
 _TEXTS_SCHEMA: dict[str, Any] = {"anyOf": [_TEXT_SCHEMA, {"type": "array", "items": _TEXT_SCHEMA, "minItems": 1}]}
 TextInput = Annotated[
     str | list[str], BeforeValidator(_text_or_texts), AfterValidator(usable_texts), WithJsonSchema(_TEXTS_SCHEMA)
@@ -93,10 +97,14 @@ class TranslateRequest(_Request):
         default=None,
         ge=1,
         le=MAX_BEAM_SIZE,
-        description="Beam width; 1 is greedy decoding. Left out: the model's default (`decoding.beam_size`).",
+        description="Beam width; 1 is greedy decoding. Left out: the model's default (`decoding.beam_size`). "
+        "Widened to `n_best` when that is larger, since a beam of k holds k hypotheses.",
     )
     n_best: int = Field(
-        default=1, ge=1, le=MAX_BEAM_SIZE, description="Hypotheses returned per text (at most the beam width)."
+        default=1,
+        ge=1,
+        le=MAX_BEAM_SIZE,
+        description="Hypotheses returned per text (the beam is widened to hold them).",
     )
     attention: bool = Field(default=True, description="Include the attention matrices in this response.")
     max_length: int | None = Field(default=None, ge=1, description="Most target tokens per translation.")
@@ -117,22 +125,27 @@ class TranslateRequest(_Request):
 
     _whole_numbers = field_validator("beam_size", "n_best", "max_length", mode="before")(whole_number)
 
-    @model_validator(mode="after")
-    def _n_best_fits_the_beam(self) -> TranslateRequest:
-        if self.beam_size is not None and self.n_best > self.beam_size:
-            raise ValueError(f"n_best ({self.n_best}) must not exceed beam_size ({self.beam_size})")
-        return self
-
     @property
     def texts(self) -> list[str]:
         return as_list(self.text)
+
+    def beam_for(self, default_beam_size: int) -> int:
+        """The beam to decode with: the one asked for, else the model's default; wide enough for n_best.
+
+        A client asking for n hypotheses expects n, so a narrower beam is widened rather than refused (as
+        LibreTranslate's `alternatives` do): the schema cannot say "n_best <= beam_size", and with beam_size
+        left out the limit would be each model's own default.
+        """
+        return max(self.beam_size or default_beam_size, self.n_best)
 
 
 class AlignRequest(_Request):
     source: LanguageCode = Field(description="Language code of the input.")
     target: LanguageCode = Field(description="Language code of the translation.")
     text: TextInput = Field(description="The source text, or a list of them.")
-    translation: TextInput = Field(description="Its translation, or a list with one per source text.")
+    translation: TextInput = Field(
+        description="Its translation (a string when `text` is one), or a list with one per source text."
+    )
     store: bool = Field(default=True, description="Keep the result so that it can be fetched again by its id.")
     model: str | None = Field(
         default=None, min_length=1, max_length=128, description="A bundle name, when several serve."

@@ -12,7 +12,6 @@ from fastapi.responses import Response
 from service.app.batching import DecodeOptions
 from service.app.deps import ModelsDep, SchedulerDep, StateDep, StoreDep
 from service.app.documents import to_json, without_attention
-from service.app.errors import InvalidInputError
 from service.app.routers import error_responses
 from service.app.schemas import TranslateRequest, TranslationResult
 from service.app.translation import (
@@ -40,9 +39,7 @@ async def translate(
     check_texts(texts, state.settings)
     check_max_length(request.max_length, state.settings)
     translator = models.resolve(request.source, request.target, request.model)
-    beam_size = request.beam_size or translator.default_beam_size
-    if request.n_best > beam_size:
-        raise InvalidInputError(f"n_best ({request.n_best}) must not exceed the model's beam size ({beam_size})")
+    beam_size = request.beam_for(translator.default_beam_size)
     options = DecodeOptions(beam_size=beam_size, n_best=request.n_best, max_length=request.max_length)
     translations = await translate_texts(state, scheduler, translator, texts, options)
     return await result_response(
