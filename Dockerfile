@@ -2,13 +2,18 @@
 # Build: docker build -t heed .    Run: docker run -p 8000:8000 heed
 
 FROM python:3.11-slim-bookworm AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
-RUN python -m venv /opt/heed
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 UV_NO_CACHE=1
 WORKDIR /src
+# the serving lock, every hash checked, installed by uv (itself from its lock) as ./heed serve does; its own layer,
+# so that a change to the code alone does not reinstall the dependencies
+COPY requirements/uv.txt requirements/serve.txt requirements/build.txt ./requirements/
+RUN pip install --require-hashes -r requirements/uv.txt \
+ && python -m venv /opt/heed \
+ && uv pip sync --python /opt/heed/bin/python --require-hashes requirements/serve.txt
 # only the serving package goes in: model/ and export/ need torch, which the image never carries
 COPY pyproject.toml README.md ./
 COPY service ./service
-RUN /opt/heed/bin/pip install '.[serve]' \
+RUN uv pip install --python /opt/heed/bin/python --no-deps --build-constraints requirements/build.txt . \
  && find /opt/heed -name '__pycache__' -prune -exec rm -rf {} + \
  && /opt/heed/bin/python -c "import service.app, onnxruntime; import sys; assert 'torch' not in sys.modules"
 
