@@ -19,7 +19,16 @@ from typing import Any
 
 import numpy as np
 
-from service.runtime.alignment import pharaoh, word_attention, word_spans, words_of_pieces
+from service.runtime.alignment import (
+    ALIGNMENT_METHODS,
+    DEFAULT_ALIGNMENT_METHOD,
+    AlignmentMethod,
+    align_words,
+    link_weights,
+    pharaoh_line,
+    word_spans,
+    words_of_pieces,
+)
 from service.runtime.errors import BundleError
 from service.runtime.graphs import DecoderGraph, EncoderGraph, FloatArray, session_options
 from service.runtime.manifest import MAX_BEAM_SIZE, Manifest, read_manifest
@@ -63,6 +72,7 @@ class Translation:
     target_words: list[str]
     n_best: list[Hypothesis]  # best first
     truncated: bool = False  # the source (or forced target) was cut at its piece cap
+    alignment_method: AlignmentMethod = DEFAULT_ALIGNMENT_METHOD  # how `alignment` was extracted (alignment.py)
 
 
 @dataclass(frozen=True)
@@ -102,6 +112,11 @@ def _check_texts(texts: Sequence[str], what: str = "text") -> list[str]:
         if not text.strip():
             raise ValueError(f"{what} {index} is empty")
     return checked
+
+
+def _check_method(method: AlignmentMethod) -> None:
+    if method not in ALIGNMENT_METHODS:
+        raise ValueError(f"alignment_method must be one of {', '.join(ALIGNMENT_METHODS)}, got {method!r}")
 
 
 def _check_int(name: str, value: int, low: int, high: int) -> None:
@@ -165,9 +180,15 @@ class Translator:
     # -- public API -------------------------------------------------------------------------------
 
     def translate_batch(
-        self, texts: Sequence[str], beam_size: int = 4, n_best: int = 1, max_length: int | None = None
+        self,
+        texts: Sequence[str],
+        beam_size: int = 4,
+        n_best: int = 1,
+        max_length: int | None = None,
+        alignment_method: AlignmentMethod = DEFAULT_ALIGNMENT_METHOD,
     ) -> list[Translation]:
         """Translations in input order. Blocking; call it off the event loop."""
+        _check_method(alignment_method)
         _check_int("beam_size", beam_size, 1, MAX_BEAM_SIZE)
         _check_int("n_best", n_best, 1, beam_size)
         if max_length is not None:
@@ -179,24 +200,39 @@ class Translator:
         for chunk in self._chunks(runnable, sources, self.max_batch_rows // beam_size):
             chunk_sources = [sources[index] for index in chunk]
             for index, decoded in zip(chunk, self._search(chunk_sources, beam_size, n_best, max_length), strict=True):
-                results[index] = self._translation(given[index], sources[index], decoded)
-        return [result or self._empty_translation(given[i], sources[i]) for i, result in enumerate(results)]
+                results[index] = self._translation(given[index], sources[index], decoded, alignment_method)
+        return [
+            result or self._empty_translation(given[i], sources[i], alignment_method)
+            for i, result in enumerate(results)
+        ]
 
-    def force_decode(self, sources: Sequence[str], targets: Sequence[str]) -> list[Translation]:
+    def force_decode(
+        self,
+        sources: Sequence[str],
+        targets: Sequence[str],
+        alignment_method: AlignmentMethod = DEFAULT_ALIGNMENT_METHOD,
+    ) -> list[Translation]:
         """Scores given translations: the decoder is teacher-forced over each target's pieces and "</s>".
 
         The result's text and words are the target's (control characters replaced by spaces, at most
         MAX_TARGET_PIECES pieces); its score and attention are the model's. This is how existing
         translations are aligned.
         """
+        _check_method(alignment_method)
         source_texts, target_texts = _check_texts(sources, "source"), _check_texts(targets, "target")
         if len(source_texts) != len(target_texts):
             raise ValueError(f"{len(source_texts)} sources but {len(target_texts)} targets")
         sides = [_Side.of(self.target_tokenizer.segment(text, MAX_TARGET_PIECES)) for text in target_texts]
-        return self._force(source_texts, sides)
+        return self._force(source_texts, sides, alignment_method)
 
-    def force_decode_pieces(self, sources: Sequence[str], target_pieces: Sequence[Sequence[str]]) -> list[Translation]:
+    def force_decode_pieces(
+        self,
+        sources: Sequence[str],
+        target_pieces: Sequence[Sequence[str]],
+        alignment_method: AlignmentMethod = DEFAULT_ALIGNMENT_METHOD,
+    ) -> list[Translation]:
         """Like force_decode, over exactly these target pieces (spelled as in `target_tokens`, "</s>" left out)."""
+        _check_method(alignment_method)
         source_texts = _check_texts(sources, "source")
         if len(source_texts) != len(target_pieces):
             raise ValueError(f"{len(source_texts)} sources but {len(target_pieces)} piece lists")
@@ -205,7 +241,7 @@ class Translator:
             if len(pieces) > MAX_TARGET_PIECES:
                 raise ValueError(f"at most {MAX_TARGET_PIECES} target pieces can be scored")
             sides.append(_Side.of(self.target_tokenizer.detokenize(self.target_tokenizer.piece_ids(list(pieces)))))
-        return self._force(source_texts, sides)
+        return self._force(source_texts, sides, alignment_method)
 
     def count_source_tokens(self, text: str) -> int:
         """len(source_tokens) the text would have without the MAX_SOURCE_PIECES cap: its pieces plus "</s>"."""
@@ -242,7 +278,7 @@ class Translator:
             ]
         return beam_search(self.decoder, encoded, self.special, limits, self.length_penalty, beam_size, n_best)
 
-    def _force(self, source_texts: list[str], targets: list[_Side]) -> list[Translation]:
+    def _force(self, source_texts: list[str], targets: list[_Side], method: AlignmentMethod) -> list[Translation]:
         sources = [self._source(text) for text in source_texts]
         results: list[Translation | None] = [None] * len(sources)
         for chunk in self._chunks(list(range(len(sources))), sources, self.max_batch_rows):
@@ -250,21 +286,23 @@ class Translator:
             target_ids = [self._with_eos(targets[i].ids) for i in chunk]
             decoded = forced_decode(self.decoder, encoded, self.special, target_ids, self.length_penalty)
             for index, result in zip(chunk, decoded, strict=True):
-                results[index] = self._assemble(source_texts[index], sources[index], targets[index], [result])
+                results[index] = self._assemble(source_texts[index], sources[index], targets[index], [result], method)
         return [result for result in results if result is not None]
 
-    def _translation(self, text: str, source: _Side, decoded: list[Decoded]) -> Translation:
+    def _translation(self, text: str, source: _Side, decoded: list[Decoded], method: AlignmentMethod) -> Translation:
         best = decoded[0]
         target = _Side.of(self.target_tokenizer.detokenize(best.token_ids[:-1]))
-        return self._assemble(text, source, target, decoded)
+        return self._assemble(text, source, target, decoded, method)
 
     def _hypothesis(self, decoded: Decoded) -> Hypothesis:
         target = self.target_tokenizer.detokenize(decoded.token_ids[:-1])
         return Hypothesis(target.text.strip(), decoded.score, [*target.pieces, EOS_PIECE], decoded.attention)
 
-    def _assemble(self, text: str, source: _Side, target: _Side, decoded: list[Decoded]) -> Translation:
+    def _assemble(
+        self, text: str, source: _Side, target: _Side, decoded: list[Decoded], method: AlignmentMethod
+    ) -> Translation:
         best = decoded[0]
-        words = word_attention(
+        weights = link_weights(
             best.attention, target.word_of_piece, len(target.words), source.word_of_piece, len(source.words)
         )
         return Translation(
@@ -274,14 +312,15 @@ class Translator:
             source_tokens=source.tokens,
             target_tokens=target.tokens,
             attention=best.attention,
-            alignment=pharaoh(words),
+            alignment=pharaoh_line(align_words(weights, method)),
             source_words=source.words,
             target_words=target.words,
             n_best=[self._hypothesis(d) for d in decoded],
             truncated=source.truncated or target.truncated,
+            alignment_method=method,
         )
 
-    def _empty_translation(self, text: str, source: _Side) -> Translation:
+    def _empty_translation(self, text: str, source: _Side, method: AlignmentMethod) -> Translation:
         attention = np.ones((1, 1), dtype=np.float32)
         return Translation(
             source=text,
@@ -295,6 +334,7 @@ class Translator:
             target_words=[],
             n_best=[Hypothesis("", 0.0, [EOS_PIECE], attention)],
             truncated=source.truncated,
+            alignment_method=method,
         )
 
     def _self_check(self) -> None:

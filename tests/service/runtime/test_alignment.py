@@ -5,8 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from service.runtime import Translator
-from service.runtime.alignment import pharaoh, word_attention, word_spans, words_of_pieces
+from service.runtime import Translation, Translator
+from service.runtime.alignment import (
+    ALIGNMENT_METHODS,
+    DEFAULT_ALIGNMENT_METHOD,
+    AlignmentMethod,
+    align_words,
+    grow_diag_final_and,
+    link_weights,
+    pharaoh,
+    pharaoh_line,
+    source_argmax_links,
+    target_argmax_links,
+    word_attention,
+    word_spans,
+    words_of_pieces,
+)
 
 
 @pytest.mark.parametrize(
@@ -87,18 +101,164 @@ def test_mass_on_the_source_end_does_not_decide_the_link() -> None:
     assert pharaoh(word_attention(attention, [0], 1, [0, 1], 2)) == "1-0"
 
 
-def test_translation_alignment_uses_word_level_mass(translator: Translator) -> None:
-    [translation] = translator.translate_batch(["A man is riding a bike."], beam_size=1)
-    target = translator.target_tokenizer.detokenize(
-        [int(translator.target_tokenizer.processor.piece_to_id(p)) for p in translation.target_tokens[:-1]]
+def test_link_weights_average_over_target_pieces_and_sum_over_source_pieces() -> None:
+    attention = np.array(
+        [
+            [0.7, 0.1, 0.1, 0.1],  # "▁Ein"
+            [0.1, 0.4, 0.4, 0.1],  # "▁M"
+            [0.0, 0.5, 0.3, 0.2],  # "ann"
+            [0.2, 0.2, 0.2, 0.4],  # the </s> row
+        ],
+        dtype=np.float32,
     )
+    weights = link_weights(attention, [0, 1, 1], 2, [0, 1, 1], 2)
+    np.testing.assert_allclose(weights, [[0.7, 0.2], [0.05, 0.8]], atol=1e-6)
+
+
+# Link weights (rows: target words j, columns: source words i) whose links were worked out by hand:
+#   target-argmax  rows      -> (0,0) (1,1) (2,2) (1,3)
+#   source-argmax  columns   -> (0,0) (1,3) (2,1) (3,3)
+#   grow-diag-final-and: the intersection (0,0) (1,3) grows (1,1) (next to (0,0), target 1 unaligned), then
+#   (2,2) (next to (1,3), source 2 unaligned), then (3,3) (next to (2,2)); (2,1) joins two aligned words: left out.
+HAND_WEIGHTS = np.array(
+    [
+        [0.7, 0.2, 0.1, 0.05],
+        [0.1, 0.5, 0.4, 0.0],
+        [0.0, 0.1, 0.3, 0.05],  # most of this word's attention went to "</s>"
+        [0.0, 0.6, 0.2, 0.1],
+    ],
+    dtype=np.float32,
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "expected"),
+    [
+        ("target-argmax", "0-0 1-1 2-2 1-3"),
+        ("source-argmax", "0-0 2-1 1-3 3-3"),
+        ("intersection", "0-0 1-3"),
+        ("union", "0-0 1-1 2-1 2-2 1-3 3-3"),
+        ("grow-diag-final-and", "0-0 1-1 2-2 1-3 3-3"),
+        ("threshold", "0-0 1-1 2-1 1-3"),
+    ],
+)
+def test_each_method_on_a_hand_made_matrix(method: AlignmentMethod, expected: str) -> None:
+    assert pharaoh_line(align_words(HAND_WEIGHTS, method, threshold=0.35)) == expected
+
+
+def test_every_method_is_tested_and_the_default_is_one_of_them() -> None:
+    assert set(ALIGNMENT_METHODS) == {
+        "target-argmax", "source-argmax", "intersection", "union", "grow-diag-final-and", "threshold"
+    }  # fmt: skip
+    assert DEFAULT_ALIGNMENT_METHOD in ALIGNMENT_METHODS
+
+
+def test_the_threshold_is_strict() -> None:
+    assert pharaoh_line(align_words(HAND_WEIGHTS, "threshold", threshold=0.5)) == "0-0 1-3"
+    assert pharaoh_line(align_words(HAND_WEIGHTS, "threshold", threshold=0.7)) == ""
+
+
+def test_an_unknown_method_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown alignment method 'diagonal'"):
+        align_words(HAND_WEIGHTS, "diagonal")  # type: ignore[arg-type]
+
+
+def test_final_and_adds_only_links_between_two_unaligned_words_forward_first() -> None:
+    # nothing neighbours the intersection (0,0); (3,3) joins two unaligned words, (3,5) then an aligned one
+    assert grow_diag_final_and({(0, 0), (3, 3)}, {(0, 0), (3, 5)}) == {(0, 0), (3, 3)}
+    assert grow_diag_final_and({(0, 0), (3, 5)}, {(0, 0), (3, 3)}) == {(0, 0), (3, 5)}
+
+
+def test_grow_adds_neighbours_of_which_one_word_is_unaligned() -> None:
+    forward = {(0, 0), (1, 1), (2, 1)}
+    backward = {(0, 0), (1, 1), (1, 2)}
+    # (2,1) and (1,2) each neighbour (1,1) and bring an unaligned word; both grow in
+    assert grow_diag_final_and(forward, backward) == forward | backward
+    assert grow_diag_final_and(set(), set()) == set()
+
+
+def test_end_of_sentence_rows_and_columns_never_make_links() -> None:
+    # source "a b </s>"; target pieces: word 0, word 1, </s>. Word 0 attends only to the source's </s>.
+    attention = np.array([[0.0, 0.0, 1.0], [0.3, 0.6, 0.1], [0.9, 0.05, 0.05]], dtype=np.float32)
+    weights = link_weights(attention, [0, 1], 2, [0, 1], 2)
+    np.testing.assert_allclose(weights, [[0.0, 0.0], [0.3, 0.6]], atol=1e-6)
+    assert target_argmax_links(weights) == {(1, 1)}  # the massless word gets no link
+    assert source_argmax_links(weights) == {(0, 1), (1, 1)}  # the </s> row's 0.9 on "a" counts for nothing
+    for method in ALIGNMENT_METHODS:
+        assert all(j == 1 and i in (0, 1) for i, j in align_words(weights, method))
+
+
+def test_a_lone_word_boundary_piece_counts_for_the_next_word(translator: Translator) -> None:
+    text = "A man \U0001f600 rides"  # SentencePiece writes the unknown emoji as a lone "▁" and the emoji
+    segmentation = translator.source_tokenizer.segment(text, 256)
+    pieces = segmentation.pieces
+    lone = next(k for k, piece in enumerate(pieces[:-1]) if piece == "▁" and pieces[k + 1] == "\U0001f600")
+    word_of_piece = words_of_pieces(segmentation.spans, word_spans(segmentation.text))
+    assert word_of_piece[lone] == word_of_piece[lone + 1] == 2
+    attention = np.zeros((2, len(pieces) + 1), dtype=np.float32)  # one target piece, then </s>
+    attention[0, lone] = 0.6  # the lone "▁" column
+    attention[0, -1] = 0.4
+    weights = link_weights(attention, [0], 1, word_of_piece, 4)
+    np.testing.assert_allclose(weights, [[0.0, 0.0, 0.6, 0.0]], atol=1e-6)
+
+
+def test_a_lone_word_boundary_row_is_one_of_the_next_target_words_pieces(translator: Translator) -> None:
+    tokenizer = translator.target_tokenizer
+    ein, boundary = tokenizer.piece_ids(["▁Ein", "▁"])
+    decoded = tokenizer.detokenize([ein, boundary, tokenizer.unk_id, ein])  # "Ein  ⁇  Ein"
+    assert words_of_pieces(decoded.spans, word_spans(decoded.text)) == [0, 1, 1, 2]
+
+
+def expected_links(translator: Translator, translation: Translation, method: AlignmentMethod) -> str:
+    """The links recomputed from the translation's attention and the tokenizers' character offsets."""
+    tokenizer = translator.target_tokenizer
+    target = tokenizer.detokenize(tokenizer.piece_ids(translation.target_tokens[:-1]))
     source = translator.source_tokenizer.segment(translation.source, 256)
-    expected = word_attention(
+    weights = link_weights(
         translation.attention,
         words_of_pieces(target.spans, word_spans(target.text)),
         len(translation.target_words),
         words_of_pieces(source.spans, word_spans(source.text)),
         len(translation.source_words),
     )
-    assert translation.alignment == pharaoh(expected)
-    assert len(translation.alignment.split()) == len(translation.target_words) == 4
+    return pharaoh_line(align_words(weights, method))
+
+
+@pytest.mark.parametrize("method", ALIGNMENT_METHODS)
+def test_translations_and_forced_decoding_align_with_the_asked_method(
+    translator: Translator, method: AlignmentMethod
+) -> None:
+    source, target = "A man is riding a bike.", "Ein Mann fährt Fahrrad."
+    [translated] = translator.translate_batch([source], beam_size=2, alignment_method=method)
+    [forced] = translator.force_decode([source], [target], alignment_method=method)
+    [by_pieces] = translator.force_decode_pieces([source], [forced.target_tokens[:-1]], alignment_method=method)
+    for translation in (translated, forced, by_pieces):
+        assert translation.alignment_method == method
+        assert translation.alignment == expected_links(translator, translation, method)
+        assert translation.alignment
+
+
+def test_the_default_method_is_used_when_none_is_asked(translator: Translator) -> None:
+    [translation] = translator.translate_batch(["A man is riding a bike."], beam_size=1)
+    assert translation.alignment_method == DEFAULT_ALIGNMENT_METHOD
+    assert translation.alignment == expected_links(translator, translation, DEFAULT_ALIGNMENT_METHOD)
+    [empty] = translator.translate_batch(["\x00"], alignment_method="union")
+    assert (empty.alignment, empty.alignment_method) == ("", "union")
+
+
+def test_the_runtime_refuses_an_unknown_method(translator: Translator) -> None:
+    for call in (
+        lambda: translator.translate_batch(["A man."], alignment_method="diagonal"),  # type: ignore[arg-type]
+        lambda: translator.force_decode(["A man."], ["Ein Mann."], alignment_method="diagonal"),  # type: ignore[arg-type]
+        lambda: translator.force_decode_pieces(["A man."], [["▁Ein"]], alignment_method="x"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValueError, match="alignment_method must be one of target-argmax, source-argmax"):
+            call()
+
+
+def test_target_argmax_gives_one_link_per_target_word(translator: Translator) -> None:
+    [translation] = translator.translate_batch(
+        ["A man is riding a bike."], beam_size=1, alignment_method="target-argmax"
+    )
+    assert translation.alignment == expected_links(translator, translation, "target-argmax")
+    assert [int(link.split("-")[1]) for link in translation.alignment.split()] == [0, 1, 2, 3]

@@ -48,7 +48,8 @@ def test_jsonl_output_carries_tokens_score_attention_and_alignment(tiny_bundle: 
     }
     assert all(abs(sum(row) - 1.0) < 1e-4 for row in attention)
     assert first["target_words"] == first["text"].split() and first["source_words"] == source.split()
-    assert len(first["alignment"].split()) == len(first["target_words"])
+    links = [tuple(map(int, link.split("-"))) for link in first["alignment"].split()]
+    assert links and all(0 <= i < len(first["source_words"]) and 0 <= j < len(first["target_words"]) for i, j in links)
     assert isinstance(first["score"], float) and first["score"] < 0 and first["truncated"] is False
     assert [h["score"] for h in first["n_best"]] == sorted((h["score"] for h in first["n_best"]), reverse=True)
     assert len(first["n_best"]) == 2 and first["n_best"][0]["text"] == first["text"]

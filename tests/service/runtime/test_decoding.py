@@ -204,7 +204,7 @@ def test_force_decode_of_a_given_translation_matches_pytorch(translator: Transla
         assert forced.score == pytest.approx(total / len(ids), abs=TOLERANCE)
         np.testing.assert_allclose(forced.attention, attention, atol=TOLERANCE)
         assert forced.text == target and forced.target_words == target.split()
-        assert len(forced.alignment.split()) == len(forced.target_words)
+        check_links(forced)
 
 
 def test_force_decode_prefers_the_right_translation(translator: Translator) -> None:
@@ -224,10 +224,15 @@ def check_invariants(translation: Translation) -> None:
     assert translation.attention.shape == (len(translation.target_tokens), len(translation.source_tokens))
     np.testing.assert_allclose(translation.attention.sum(axis=1), 1.0, atol=1e-5)
     assert translation.target_words == translation.text.split()
-    links = [tuple(map(int, link.split("-"))) for link in translation.alignment.split()]
-    if translation.source_words:
-        assert [j for _, j in links] == list(range(len(translation.target_words)))
-    assert all(0 <= i < len(translation.source_words) for i, _ in links)
+    check_links(translation)
     for hypothesis in translation.n_best:
         assert hypothesis.attention.shape == (len(hypothesis.target_tokens), len(translation.source_tokens))
         np.testing.assert_allclose(hypothesis.attention.sum(axis=1), 1.0, atol=1e-5)
+
+
+def check_links(translation: Translation) -> None:
+    """Distinct links between existing words, in target then source order (which links: test_alignment.py)."""
+    links = [tuple(map(int, link.split("-"))) for link in translation.alignment.split()]
+    assert links == sorted(set(links), key=lambda link: (link[1], link[0]))
+    assert all(0 <= i < len(translation.source_words) and 0 <= j < len(translation.target_words) for i, j in links)
+    assert bool(links) == bool(translation.source_words and translation.target_words)
