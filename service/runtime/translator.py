@@ -29,6 +29,7 @@ from service.runtime.alignment import (
     word_spans,
     words_of_pieces,
 )
+from service.runtime.confidence import Confidence, confidence
 from service.runtime.errors import BundleError
 from service.runtime.graphs import DecoderGraph, EncoderGraph, FloatArray, session_options
 from service.runtime.manifest import MAX_BEAM_SIZE, Manifest, read_manifest
@@ -71,6 +72,7 @@ class Translation:
     source_words: list[str]
     target_words: list[str]
     n_best: list[Hypothesis]  # best first
+    confidence: Confidence  # mean log-probability per piece and attention entropy (confidence.py)
     truncated: bool = False  # the source (or forced target) was cut at its piece cap
     alignment_method: AlignmentMethod = DEFAULT_ALIGNMENT_METHOD  # how `alignment` was extracted (alignment.py)
 
@@ -316,6 +318,7 @@ class Translator:
             source_words=source.words,
             target_words=target.words,
             n_best=[self._hypothesis(d) for d in decoded],
+            confidence=confidence(best.log_prob, best.attention),
             truncated=source.truncated or target.truncated,
             alignment_method=method,
         )
@@ -333,6 +336,7 @@ class Translator:
             source_words=source.words,
             target_words=[],
             n_best=[Hypothesis("", 0.0, [EOS_PIECE], attention)],
+            confidence=confidence(0.0, attention),  # nothing was decoded: nothing to distrust
             truncated=source.truncated,
             alignment_method=method,
         )
