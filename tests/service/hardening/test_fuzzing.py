@@ -1,5 +1,7 @@
 """Schemathesis against the OpenAPI document a real server serves: every operation, valid and invalid input,
-no 5xx, and every response as the document describes it (status, content type, headers, body schema).
+with every check schemathesis has (what `schemathesis run --checks all` runs): no 5xx, every response as the
+document describes it (status, content type, headers, body schema), invalid requests refused, and requests
+the document calls valid accepted, which holds because the document names the languages and bundles served.
 
 The server requires an API key, so the document declares the security and the 401s; the fuzzer sends the
 key, and also checks that a request without it or with a wrong one is refused. Runs are reproducible
@@ -8,43 +10,49 @@ key, and also checks that a request without it or with a wrong one is refused. R
 
 from __future__ import annotations
 
+import functools
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
-from schemathesis.generation import GenerationMode
-from schemathesis.generation.meta import TestPhase
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    ignored_auth,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-)
+from schemathesis.checks import CHECKS, is_check_class, load_all_checks
 
 from tests.service.app.conftest import LiveServer, live_server, server_settings
+from tests.service.runtime.conftest import rewrite_manifest
 
 FUZZ_EXAMPLES = 30
 API_KEY = "fuzzing-key-0b5d3e"
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_headers_conformance,
-    response_schema_conformance,
-    negative_data_rejection,
-    ignored_auth,
-]
+
+
+def every_check() -> list[schemathesis.CheckFunction]:
+    """Every check registered with schemathesis, as `--checks all` selects them (classes are its stateful ones)."""
+    load_all_checks()
+    return [check for check in CHECKS.get_all() if not is_check_class(check)]
+
+
+# Copies of the tiny bundle relabelled, so that per-field enums admit pairs that are not served (en→en, de→fr)
+# and every bundle name belongs to one pair: the document has to list the served pairs, not only the codes.
+SERVED_PAIRS = (("en", "de"), ("en", "fr"), ("de", "en"))
 
 
 @pytest.fixture(scope="module")
-def fuzzed_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = server_settings(models_dir, tmp_path_factory.mktemp("fuzzing"), api_keys=API_KEY)
+def fuzzed_models(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    models = tmp_path_factory.mktemp("fuzzing-models")
+    for source, target in SERVED_PAIRS:
+        labels = {"name": f"{source}-{target}", "source_language": source, "target_language": target}
+        shutil.copytree(tiny_bundle, models / labels["name"])
+        rewrite_manifest(models / labels["name"], functools.partial(dict.update, **labels))
+    return models
+
+
+@pytest.fixture(scope="module")
+def fuzzed_server(fuzzed_models: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    settings = server_settings(fuzzed_models, tmp_path_factory.mktemp("fuzzing"), api_keys=API_KEY)
     with live_server(settings) as live:
+        assert sorted(live.state.serving_models().language_pairs()) == sorted(SERVED_PAIRS)
         yield live
 
 
@@ -56,17 +64,6 @@ def served_schema(fuzzed_server: LiveServer) -> schemathesis.BaseSchema:
 schema = schemathesis.pytest.from_fixture("served_schema")
 
 
-def steer_to_the_served_pair(case: schemathesis.Case) -> None:
-    """Positive cases of the fuzzing phase ask for the pair the server translates, so that generated texts and
-    decoding options reach the model (any other pair is a 400 before decoding, which the other phases cover)."""
-    meta, body = case.meta, case.body
-    if meta is None or meta.generation.mode != GenerationMode.POSITIVE or meta.phase.name != TestPhase.FUZZING:
-        return
-    if isinstance(body, dict) and {"source", "target"} <= body.keys():
-        body.update(source="en", target="de")
-        body.pop("model", None)
-
-
 @schema.parametrize()
 @settings(
     max_examples=FUZZ_EXAMPLES,
@@ -76,8 +73,14 @@ def steer_to_the_served_pair(case: schemathesis.Case) -> None:
     suppress_health_check=list(HealthCheck),
 )
 def test_every_operation_answers_as_documented(case: schemathesis.Case, fuzzed_server: LiveServer) -> None:
-    steer_to_the_served_pair(case)
-    case.call_and_validate(base_url=fuzzed_server.url, headers={"Authorization": f"Bearer {API_KEY}"}, checks=CHECKS)
+    case.call_and_validate(
+        base_url=fuzzed_server.url, headers={"Authorization": f"Bearer {API_KEY}"}, checks=every_check()
+    )
+
+
+def test_every_check_includes_the_ones_the_issue_needed() -> None:
+    names = {check.__name__ for check in every_check()}
+    assert {"positive_data_acceptance", "negative_data_rejection", "ignored_auth", "not_a_server_error"} <= names
 
 
 def test_the_fuzzing_covers_every_documented_operation(served_schema: schemathesis.BaseSchema) -> None:
