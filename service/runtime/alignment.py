@@ -148,8 +148,9 @@ def grow_diag_final_and(forward: Iterable[Link], backward: Iterable[Link]) -> se
     Koehn et al. 2003, as Moses' symal and fast_align's atools do it: start from the intersection; grow
     it, until nothing changes, by any union link that neighbours (also diagonally) an alignment link
     and whose source or target word is not yet aligned; then add each link of the forward, then of the
-    backward alignment whose source and target words are both still unaligned. Points are visited in
-    sorted order, so the result is deterministic.
+    backward alignment whose source and target words are both still unaligned. Links are visited in
+    (source, target) order, a link added during a pass being grown from later in the same pass, as the
+    usual loop over all source and target positions does; so the result is deterministic.
     """
     forward, backward = set(forward), set(backward)
     union = forward | backward
@@ -165,7 +166,9 @@ def grow_diag_final_and(forward: Iterable[Link], backward: Iterable[Link]) -> se
     grown = True
     while grown:
         grown = False
-        for i, j in sorted(alignment):
+        for i, j in sorted(union):  # every alignment link is a union link; one added here is grown from in this pass
+            if (i, j) not in alignment:
+                continue
             for di, dj in _NEIGHBOURS:
                 point = (i + di, j + dj)
                 unaligned_word = point[0] not in aligned_source or point[1] not in aligned_target
