@@ -7,13 +7,14 @@ WORKDIR /src
 # the serving lock, every hash checked, installed by uv (itself from its lock) as ./heed serve does; its own layer,
 # so that a change to the code alone does not reinstall the dependencies
 COPY requirements/uv.txt requirements/serve.txt requirements/build.txt ./requirements/
-RUN pip install --require-hashes -r requirements/uv.txt \
+RUN python -m venv /opt/uv \
+ && /opt/uv/bin/pip install --require-hashes -r requirements/uv.txt \
  && python -m venv /opt/heed \
- && uv pip sync --python /opt/heed/bin/python --require-hashes requirements/serve.txt
+ && /opt/uv/bin/uv pip sync --python /opt/heed/bin/python --require-hashes requirements/serve.txt
 # only the serving package goes in: model/ and export/ need torch, which the image never carries
 COPY pyproject.toml README.md ./
 COPY service ./service
-RUN uv pip install --python /opt/heed/bin/python --no-deps --build-constraints requirements/build.txt . \
+RUN /opt/uv/bin/uv pip install --python /opt/heed/bin/python --no-deps --build-constraints requirements/build.txt . \
  && find /opt/heed -name '__pycache__' -prune -exec rm -rf {} + \
  && /opt/heed/bin/python -c "import service.app, onnxruntime; import sys; assert 'torch' not in sys.modules"
 
