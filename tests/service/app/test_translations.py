@@ -236,6 +236,16 @@ def test_a_request_without_beam_size_decodes_with_the_bundle_default(tiny_bundle
         default = translate(client, source, n_best=2)["translations"][0]
         explicit = translate(client, source, beam_size=2, n_best=2)["translations"][0]
         assert default["n_best"] == explicit["n_best"] and len(default["n_best"]) == 2
-        refused = client.post("/v1/translate", json={"source": "en", "target": "de", "text": source, "n_best": 3})
-        assert refused.status_code == 422
-        assert "n_best (3) must not exceed the model's beam size (2)" in refused.json()["error"]["message"]
+        # more hypotheses than the default beam holds: the beam is widened to hold them
+        widened = translate(client, source, n_best=3)["translations"][0]
+        assert widened["n_best"] == translate(client, source, beam_size=3, n_best=3)["translations"][0]["n_best"]
+        assert len(widened["n_best"]) == 3
+
+
+def test_n_best_wider_than_the_beam_asked_for_widens_it(client: httpx.Client) -> None:
+    source = PAIRS[7][0]
+    widened = translate(client, source, beam_size=1, n_best=4, store=False)["translations"][0]
+    assert len(widened["n_best"]) == 4
+    assert (
+        widened["n_best"] == translate(client, source, beam_size=4, n_best=4, store=False)["translations"][0]["n_best"]
+    )
