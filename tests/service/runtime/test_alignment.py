@@ -116,16 +116,18 @@ def test_link_weights_average_over_target_pieces_and_sum_over_source_pieces() ->
 
 
 # Link weights (rows: target words j, columns: source words i) whose links were worked out by hand:
-#   target-argmax  rows      -> (0,0) (1,1) (2,2) (1,3)
-#   source-argmax  columns   -> (0,0) (1,3) (2,1) (3,3)
-#   grow-diag-final-and: the intersection (0,0) (1,3) grows (1,1) (next to (0,0), target 1 unaligned), then
-#   (2,2) (next to (1,3), source 2 unaligned), then (3,3) (next to (2,2)); (2,1) joins two aligned words: left out.
+#   target-argmax (rows)     (0,0) (1,1) (2,2) (3,3) (0,4) (5,5)
+#   source-argmax (columns)  (0,0) (1,1) (2,2) (3,3) (4,3) (5,0)
+#   grow-diag-final-and: the intersection (0,0)..(3,3) grows (4,3), next to (3,3) with source 4 unaligned;
+#   (0,4) and (5,0) touch no link and join an aligned word; final-and adds (5,5), whose words are both unaligned.
 HAND_WEIGHTS = np.array(
     [
-        [0.7, 0.2, 0.1, 0.05],
-        [0.1, 0.5, 0.4, 0.0],
-        [0.0, 0.1, 0.3, 0.05],  # most of this word's attention went to "</s>"
-        [0.0, 0.6, 0.2, 0.1],
+        [0.55, 0.05, 0.0, 0.0, 0.05, 0.3],
+        [0.1, 0.7, 0.1, 0.0, 0.1, 0.0],
+        [0.0, 0.1, 0.6, 0.2, 0.1, 0.0],
+        [0.0, 0.0, 0.2, 0.5, 0.3, 0.0],
+        [0.3, 0.0, 0.0, 0.1, 0.25, 0.0],  # the rest of these two words' attention went to "</s>"
+        [0.0, 0.0, 0.0, 0.0, 0.0, 0.25],
     ],
     dtype=np.float32,
 )
@@ -134,16 +136,16 @@ HAND_WEIGHTS = np.array(
 @pytest.mark.parametrize(
     ("method", "expected"),
     [
-        ("target-argmax", "0-0 1-1 2-2 1-3"),
-        ("source-argmax", "0-0 2-1 1-3 3-3"),
-        ("intersection", "0-0 1-3"),
-        ("union", "0-0 1-1 2-1 2-2 1-3 3-3"),
-        ("grow-diag-final-and", "0-0 1-1 2-2 1-3 3-3"),
-        ("threshold", "0-0 1-1 2-1 1-3"),
+        ("target-argmax", "0-0 1-1 2-2 3-3 0-4 5-5"),
+        ("source-argmax", "0-0 5-0 1-1 2-2 3-3 4-3"),
+        ("intersection", "0-0 1-1 2-2 3-3"),
+        ("union", "0-0 5-0 1-1 2-2 3-3 4-3 0-4 5-5"),
+        ("grow-diag-final-and", "0-0 1-1 2-2 3-3 4-3 5-5"),
+        ("threshold", "0-0 5-0 1-1 2-2 3-3 4-3 0-4"),  # every weight above 0.28
     ],
 )
 def test_each_method_on_a_hand_made_matrix(method: AlignmentMethod, expected: str) -> None:
-    assert pharaoh_line(align_words(HAND_WEIGHTS, method, threshold=0.35)) == expected
+    assert pharaoh_line(align_words(HAND_WEIGHTS, method, threshold=0.28)) == expected
 
 
 def test_every_method_is_tested_and_the_default_is_one_of_them() -> None:
@@ -154,7 +156,7 @@ def test_every_method_is_tested_and_the_default_is_one_of_them() -> None:
 
 
 def test_the_threshold_is_strict() -> None:
-    assert pharaoh_line(align_words(HAND_WEIGHTS, "threshold", threshold=0.5)) == "0-0 1-3"
+    assert pharaoh_line(align_words(HAND_WEIGHTS, "threshold", threshold=0.5)) == "0-0 1-1 2-2"
     assert pharaoh_line(align_words(HAND_WEIGHTS, "threshold", threshold=0.7)) == ""
 
 
@@ -175,6 +177,13 @@ def test_grow_adds_neighbours_of_which_one_word_is_unaligned() -> None:
     # (2,1) and (1,2) each neighbour (1,1) and bring an unaligned word; both grow in
     assert grow_diag_final_and(forward, backward) == forward | backward
     assert grow_diag_final_and(set(), set()) == set()
+
+
+def test_a_link_grown_in_a_pass_is_grown_from_in_the_same_pass() -> None:
+    # (1,1) grows from (0,0), then (2,1) from (1,1) while source 2 is free; (2,2) then still brings target 2
+    forward = {(0, 0), (1, 1), (2, 2), (1, 3)}
+    backward = {(0, 0), (1, 3), (2, 1)}
+    assert grow_diag_final_and(forward, backward) == forward | backward
 
 
 def test_end_of_sentence_rows_and_columns_never_make_links() -> None:
