@@ -37,10 +37,10 @@ Extraction methods (`AlignmentMethod`), links "i-j" (source word i, target word 
 Links are listed in target order, then source order.
 
 The defaults are measured with `python -m export.align_eval` (forced alignment of the gold translations)
-on the Multi30k val gold sets, with the shipped en-de 20261121-a063bcc5 and en-fr 20261121-3bca541a:
-per-source argmax had the lowest AER on both (en-de 21.1, en-fr 20.9; grow-diag-final-and 21.8 and 22.1,
-per-target argmax 26.9 and 26.4), so it is DEFAULT_ALIGNMENT_METHOD. Of the thresholds 0.2-0.45, 0.3 had
-the lowest mean AER over the two sets (28.4 and 27.9), hence DEFAULT_THRESHOLD.
+on the Multi30k val gold sets, with the int8 bundles en-de 20261130-63c5ca94 and en-fr 20261130-09817b65:
+per-source argmax had the lowest AER on both (en-de 21.2, en-fr 20.8; grow-diag-final-and 22.0 and 22.0,
+per-target argmax 26.9 and 26.5), so it is DEFAULT_ALIGNMENT_METHOD. Of the thresholds 0.2-0.4, 0.3 had
+the lowest mean AER over the two sets (28.6 and 27.9), hence DEFAULT_THRESHOLD.
 """
 
 from __future__ import annotations
