@@ -38,6 +38,8 @@ import torch
 from onnx import helper, numpy_helper
 
 from model.model import ModelConfig, Seq2Seq
+from service.runtime.graphs import session_options
+from service.runtime.manifest import INT8_DYNAMIC, QUANTIZATIONS
 
 STATE_PREFIX = "model."  # the export wraps the model as `self.model`
 PARITY_TOLERANCE = 1e-4
@@ -91,7 +93,7 @@ def rebuild_model(bundle: Path) -> RebuiltModel:
     weights dequantized to float32."""
     manifest = read_manifest(bundle)
     quantization = manifest.get("quantization") or None
-    if quantization not in (None, "int8"):
+    if quantization not in QUANTIZATIONS:
         raise RebuildError(f"{bundle} is {quantization}-quantized; only float32 and int8 bundles can be rebuilt")
     config = ModelConfig.from_dict(manifest["model"])
     model = Seq2Seq(config)
@@ -152,6 +154,10 @@ def float_view(graph_model: onnx.ModelProto) -> tuple[dict[str, npt.NDArray[Any]
             scale = node.input[scale_at] if scale_at is not None else _float_name(quantized) + "_scale"
             zero_point = _optional_input(node, zero_point_at)
             axis = MATMUL_CHANNEL_AXIS
+        elif node.op_type == "DequantizeLinear" and _is_integer_table(initializers.get(node.input[0])):
+            # a weight-only int8 weight (export.quantize.keep_activations_float), already under its float name
+            quantized, scale, zero_point = node.input[0], node.input[1], _optional_input(node, 2)
+            axis = MATMUL_CHANNEL_AXIS
         elif node.op_type == "Gather" and _is_integer_table(initializers.get(node.input[0])):
             quantized = node.input[0]
             lookups = [r for r in readers.get(node.output[0], []) if r.op_type == "DequantizeLinear"]
@@ -173,6 +179,8 @@ def float_view(graph_model: onnx.ModelProto) -> tuple[dict[str, npt.NDArray[Any]
             raise RebuildError(f"{name!r} dequantizes to different weights for different nodes")
         dequantized[name] = weight
         consumed.update(n for n in (quantized, scale, zero_point) if n)
+        if node.op_type == "DequantizeLinear":
+            continue  # its output is the float weight itself
         float_op = "Gather" if node.op_type == "Gather" else "MatMul"
         inputs = [name, node.input[1]] if float_op == "Gather" else [node.input[0], name]
         nodes.append(helper.make_node(float_op, inputs, [node.output[0]], name=node.name))
@@ -298,8 +306,7 @@ def graph_differences(rebuilt: RebuiltModel, bundle: Path) -> dict[str, float]:
     ids = [(first + 7 * i) % config.src_vocab_size or first for i in range(9)]
     src = torch.tensor([[*ids, config.eos_id], [*ids[:4], config.eos_id, *[config.pad_id] * 5]])
     lengths = torch.tensor([10, 5])
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    options = session_options(1, 1)  # as served
     sessions = {
         graph: ort.InferenceSession(str(bundle / manifest["onnx"][graph]["file"]), options, ["CPUExecutionProvider"])
         for graph in ("encoder", "decoder")
@@ -328,7 +335,7 @@ def graph_differences(rebuilt: RebuiltModel, bundle: Path) -> dict[str, float]:
 
 def tolerances(manifest: dict[str, Any]) -> dict[str, float]:
     """How far each output of the rebuilt model may be from the bundle's graphs."""
-    if manifest.get("quantization") != "int8":
+    if manifest.get("quantization") != INT8_DYNAMIC:  # float32 and INT8_WEIGHTS compute in float32
         return dict.fromkeys(GRAPH_OUTPUTS, PARITY_TOLERANCE)
     return INT8_TOLERANCES
 

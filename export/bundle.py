@@ -47,12 +47,13 @@ from export.manifest import (
 )
 from export.onnx_runner import OnnxSeq2Seq, SpecialIds
 from export.parity import AgreementReport, ParityReport, check_agreement, check_parity
-from export.quantize import quantize_graph
+from export.quantize import quantize_graph, weights_only_file
 from export.sentences import BUILT_IN_SENTENCES, check_sentences, encode_sources
 from model.checkpoint import CheckpointError, LoadedCheckpoint, load_checkpoint
 from model.data import CorpusError, load_sentencepiece, read_parallel
 from model.decode import max_output_length
 from model.evaluate import Scores, score
+from service.runtime.manifest import INT8_DYNAMIC, INT8_WEIGHTS
 
 Progress = Callable[[str], None]
 
@@ -171,7 +172,7 @@ def quantize_bundle(
     if not sentences:
         raise ExportInputError("no sentences to compare the int8 bundle with")
     with _staging(out) as folder:
-        progress("quantizing weights to int8 (onnxruntime dynamic quantization)")
+        progress("quantizing weights to int8 (weight-only; activations stay float32)")
         for file in (ENCODER_FILE, DECODER_FILE):
             quantize_graph(fp32_bundle / file, folder / file)
         for file in (SOURCE_SPM, TARGET_SPM):
@@ -192,6 +193,59 @@ def quantize_bundle(
         verify_files(folder, manifest)
         _publish(folder, out, force)
     return ExportedBundle(out, manifest, list(sentences), "given sentences", agreement=agreement)
+
+
+def upgrade_bundle(bundle: str | Path, *, min_agreement: float = 1.0, progress: Progress = _quiet) -> ExportedBundle:
+    """Rewrites, in place, a bundle whose activations were quantized at run time ("quantization": "int8")
+    as a weight-only int8 bundle with exactly the same int8 weights (export.quantize).
+
+    The old graphs' greedy outputs on a VNNI CPU and the new graphs' must agree on at least min_agreement
+    of the built-in sentences. Scores move a little (activations are no longer rounded), so the manifest's
+    metrics are dropped: rerun export.report. "upgraded_from" records the old version and its scores.
+    """
+    bundle = Path(bundle)
+    old_manifest = read_manifest(bundle)
+    verify_files(bundle, old_manifest)
+    if old_manifest.get("quantization") != INT8_DYNAMIC:
+        raise ExportInputError(f"{bundle} is not a run-time quantized int8 bundle ({old_manifest.get('quantization')})")
+    sentences = list(BUILT_IN_SENTENCES.get(old_manifest["source_language"], ()))
+    with _staging(bundle, "upgrade") as folder:
+        progress("rewriting the int8 graphs as weight-only int8")
+        for file in (ENCODER_FILE, DECODER_FILE):
+            weights_only_file(bundle / file, folder / file)
+        for file in (SOURCE_SPM, TARGET_SPM):
+            shutil.copyfile(bundle / file, folder / file)
+        reference, src_sp, _ = open_bundle(bundle)
+        candidate = _runner_from_manifest(folder, old_manifest)
+        source_ids = encode_sources(src_sp, sentences, reference.special.eos)
+        agreement = check_agreement(reference, candidate, source_ids, max_output_length, min_agreement)
+        manifest = _upgraded_manifest(folder, old_manifest, agreement)
+        write_manifest(folder, manifest)
+        verify_files(folder, manifest)
+        _publish(folder, bundle, force=True)
+    return ExportedBundle(bundle, manifest, sentences, "built-in sentences", agreement=agreement)
+
+
+def _upgraded_manifest(folder: Path, old: Manifest, agreement: AgreementReport) -> Manifest:
+    created = utc_now()
+    manifest: Manifest = json.loads(json.dumps(old))
+    manifest.update(
+        version=bundle_version(folder, created),
+        created_at=created.isoformat().replace("+00:00", "Z"),
+        quantization=INT8_WEIGHTS,
+        files=describe_files(folder, BUNDLE_FILES),
+        tools=tool_versions(),
+        metrics={},
+        upgraded_from=_json_safe(
+            {
+                "version": old["version"],
+                "quantization": old["quantization"],
+                "metrics": old.get("metrics", {}),
+                "greedy_agreement": agreement.summary(),
+            }
+        ),
+    )
+    return manifest
 
 
 def open_bundle(
@@ -296,7 +350,7 @@ def _int8_manifest(folder: Path, fp32_manifest: Manifest, name: str | None, quan
         name=f"{fp32_manifest['name']}-int8" if name is None else name,
         version=bundle_version(folder, created),
         created_at=created.isoformat().replace("+00:00", "Z"),
-        quantization="int8",
+        quantization=INT8_WEIGHTS,
         files=describe_files(folder, BUNDLE_FILES),
         tools=tool_versions(),
         metrics={},  # the float model's scores do not describe the int8 one

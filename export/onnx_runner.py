@@ -15,6 +15,7 @@ import numpy.typing as npt
 import onnxruntime as ort
 
 from export.errors import GraphExportError
+from service.runtime.graphs import session_options
 
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float32]
@@ -34,10 +35,7 @@ class GraphRunner:
     """One ONNX Runtime session whose input/output names and dtypes are checked once, at load."""
 
     def __init__(self, path: Path, inputs: Mapping[str, str], outputs: Mapping[str, str], threads: int = 1) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options = session_options(threads, 1)  # as served: int8 weights fold to float32 the same way
         options.log_severity_level = 4  # failures surface as GraphExportError, not as log lines
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

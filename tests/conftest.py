@@ -20,7 +20,9 @@ SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "
 SERVICES = {
     "redis-server": ("redis-server", "Redis store", "HEED_REQUIRE_REDIS"),
     "chromium": ("chromium", "browser", "HEED_REQUIRE_BROWSER"),
+    "qemu-x86_64": ("qemu-user", "emulated AVX2 CPU", "HEED_REQUIRE_QEMU"),
 }
+APT_PACKAGES = {"qemu-x86_64": "qemu-user"}  # where the program's Debian package is named otherwise
 
 
 def service_path(name: str) -> str | None:
@@ -39,7 +41,8 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
             lines.append(f"{name}: {path}")
         else:
             outcome = "fail" if os.environ.get(required_by) else "be skipped"
-            lines.append(f"{name}: NOT FOUND, the {tests} tests will {outcome} (apt-get install {name})")
+            package = APT_PACKAGES.get(name, name)
+            lines.append(f"{name}: NOT FOUND, the {tests} tests will {outcome} (apt-get install {package})")
     return lines
 
 
@@ -62,7 +65,8 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for name, count in counts.items():
         _, tests, required_by = SERVICES[name]
         terminalreporter.write_line(
-            f"{name} not found: {count} {tests} tests were SKIPPED (apt-get install {name}; {required_by}=1 makes "
+            f"{name} not found: {count} {tests} tests were SKIPPED (apt-get install {APT_PACKAGES.get(name, name)}; "
+            f"{required_by}=1 makes "
             "its absence a failure, as in CI)",
             yellow=True,
         )

@@ -22,6 +22,8 @@ from service.app.settings import Settings
 from service.app.state import AppState, ServingModels
 from service.app.store import open_store
 from service.runtime import ModelRegistry, Translator
+from service.runtime.cpu import int8_kernel
+from service.runtime.manifest import INT8_DYNAMIC
 
 logger = logging.getLogger("heed.lifecycle")
 
@@ -43,7 +45,18 @@ def _model_details(translator: Translator) -> dict[str, Any]:
         "target_language": translator.target_language,
         "score_function": (manifest.get("model") or {}).get("score", ""),
         "quantization": manifest.get("quantization") or "none",
+        "int8_kernel": int8_kernel().name,  # this CPU's u8 x s8 path; only INT8_DYNAMIC bundles depend on it
     }
+
+
+def _warn_if_cpu_dependent(name: str, translator: Translator) -> None:
+    if translator.bundle.quantization == INT8_DYNAMIC and not int8_kernel().exact:
+        reason = (
+            f"model {name!r} quantizes activations at run time and this CPU's int8 kernel is "
+            f"{int8_kernel().describe()}: its answers differ from those of a CPU with VNNI; "
+            "re-export it with `python -m export.upgrade`"
+        )
+        logger.warning("cpu-dependent model", extra={"fields": {"reason": reason}})
 
 
 def _fail(state: AppState, reason: str) -> None:
@@ -80,6 +93,7 @@ async def load_models(state: AppState) -> None:
     state.models = ServingModels(translators, failures)
     for name, translator in translators.items():
         state.metrics.record_model(name, _model_details(translator))
+        _warn_if_cpu_dependent(name, translator)
     if failures:
         listed = "; ".join(f"model {name!r} failed: {reason}" for name, reason in sorted(failures.items()))
         _fail(state, listed)

@@ -33,6 +33,18 @@ DECODER_INPUTS = {
 }
 DECODER_OUTPUTS = {"log_probs": "float32", "new_state": "float32", "attention": "float32"}
 
+# How a bundle's weights are stored and computed ("quantization" in the manifest; null: float32 throughout).
+# INT8_WEIGHTS: int8 weights (per output channel) and uint8 embedding tables behind DequantizeLinear; ONNX
+#   Runtime folds them to float32 at load (session_options), so every product is float32 and the answer does
+#   not depend on the CPU's int8 kernels or on what else is in the batch.
+# INT8_DYNAMIC: the older scheme, activations quantized to uint8 at run time with one scale per call and
+#   multiplied by int8 weights with MatMulInteger. Its results depend on the batch (the scale is the batch's)
+#   and on the CPU: without VNNI, ONNX Runtime's u8 x s8 kernels add products pairwise in 16 bits, which
+#   saturates. Still loaded, with a warning where this CPU saturates (service.runtime.cpu).
+INT8_WEIGHTS = "int8-weights"
+INT8_DYNAMIC = "int8"
+QUANTIZATIONS = (None, INT8_WEIGHTS, INT8_DYNAMIC)
+
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HASH_CHUNK = 1 << 20
 
@@ -85,6 +97,7 @@ class Manifest:
     source_tokenizer: str
     target_tokenizer: str
     decoding: DecodingDefaults
+    quantization: str | None  # one of QUANTIZATIONS
 
     def path(self, file: str) -> Path:
         return self.folder / file
@@ -173,8 +186,11 @@ def _parse(folder: Path, reader: _Reader) -> Manifest:
     found_format = reader.raw.get("format")
     if found_format != BUNDLE_FORMAT:
         raise reader.fail(f"format is {found_format!r}; this runtime reads {BUNDLE_FORMAT!r}")
-    for key in ("created_at", "quantization", "files"):
+    for key in ("created_at", "files"):
         reader.value(key)
+    quantization = reader.value("quantization")
+    if quantization not in QUANTIZATIONS:
+        raise reader.fail(f"'quantization' is {quantization!r}; this runtime reads {list(QUANTIZATIONS)}")
     name = reader.text("name")
     if name != folder.name:
         raise reader.fail(f"name {name!r} does not match its folder {folder.name!r}")
@@ -199,6 +215,7 @@ def _parse(folder: Path, reader: _Reader) -> Manifest:
             max_length_ratio=reader.number("decoding.max_length_ratio"),
             max_length_offset=reader.integer("decoding.max_length_offset"),
         ),
+        quantization=quantization,
     )
 
 
