@@ -10,8 +10,6 @@ key, and also checks that a request without it or with a wrong one is refused. R
 
 from __future__ import annotations
 
-import functools
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,31 +19,24 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import CHECKS, is_check_class, load_all_checks
 
 from tests.service.app.conftest import LiveServer, live_server, server_settings
-from tests.service.runtime.conftest import rewrite_manifest
+from tests.service.app.test_served_document import SERVED_PAIRS, relabelled_bundles
 
 FUZZ_EXAMPLES = 30
 API_KEY = "fuzzing-key-0b5d3e"
 
 
 def every_check() -> list[schemathesis.CheckFunction]:
-    """Every check registered with schemathesis, as `--checks all` selects them (classes are its stateful ones)."""
+    """Every check registered with schemathesis, as `--checks all` selects them (less any written as a class,
+    which `call_and_validate` cannot run)."""
     load_all_checks()
     return [check for check in CHECKS.get_all() if not is_check_class(check)]
 
 
-# Copies of the tiny bundle relabelled, so that per-field enums admit pairs that are not served (en→en, de→fr)
-# and every bundle name belongs to one pair: the document has to list the served pairs, not only the codes.
-SERVED_PAIRS = (("en", "de"), ("en", "fr"), ("de", "en"))
-
-
 @pytest.fixture(scope="module")
 def fuzzed_models(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    models = tmp_path_factory.mktemp("fuzzing-models")
-    for source, target in SERVED_PAIRS:
-        labels = {"name": f"{source}-{target}", "source_language": source, "target_language": target}
-        shutil.copytree(tiny_bundle, models / labels["name"])
-        rewrite_manifest(models / labels["name"], functools.partial(dict.update, **labels))
-    return models
+    """Three pairs, so that per-field enums would admit pairs not served (en→en, de→fr) and every bundle name
+    belongs to one pair: the document has to list the served pairs, not only the codes."""
+    return relabelled_bundles(tiny_bundle, tmp_path_factory.mktemp("fuzzing-models"), SERVED_PAIRS)
 
 
 @pytest.fixture(scope="module")
