@@ -130,6 +130,24 @@ class Settings(BaseSettings):
     sqlite_path: Path = Field(default=Path("heed-results.sqlite3"), description="SQLite file of the default store.")
     redis_url: str | None = Field(default=None, description="redis:// URL; when set, results are stored in Redis.")
     redis_prefix: str = Field(default="heed:", description="Prefix of every Redis key heed writes.")
+    store_max_entries_per_caller: int = Field(
+        default=10_000, ge=1, description="Most stored results per API key (per client address when keys are off); "
+        "past it the caller's own oldest are evicted, never another caller's.",
+    )  # fmt: skip
+    store_max_bytes_per_caller: int = Field(
+        default=64 * MIB, ge=1024, description="Most bytes of stored results (compressed) per API key or address."
+    )
+    redis_timeout_seconds: float = Field(
+        default=0.05, gt=0, le=10, description="Redis socket timeout (connect, read, write): sized for a LAN, so a "
+        "hung Redis costs a request this much at most before its circuit breaker opens.",
+    )  # fmt: skip
+    breaker_failures: int = Field(
+        default=3, ge=1, description="Consecutive failures of the store (or Redis rate limits) that open its "
+        "circuit breaker: calls then fail at once, without waiting on the dependency.",
+    )  # fmt: skip
+    breaker_open_seconds: float = Field(
+        default=5.0, gt=0, description="How long an open circuit breaker waits before one call tries again."
+    )
 
     @field_validator("redis_url", mode="before")
     @classmethod
