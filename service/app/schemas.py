@@ -371,7 +371,7 @@ class LibreTranslateRequest(BaseModel):
     """Accepted as JSON or as form data (`application/x-www-form-urlencoded` or `multipart/form-data`)."""
 
     q: Annotated[str | list[str], WithJsonSchema(_TEXTS_SCHEMA)] = Field(description="Text, or a list of texts.")
-    source: str = Field(description="Source language code, or 'auto' when only one source language is served.")
+    source: str = Field(description="Source language code, or 'auto' where one source language translates into target.")
     target: str = Field(description="Target language code.")
     format: Annotated[
         Literal["text", "html"], WithJsonSchema({"type": "string", "enum": ["text"]})  # html: 400, not supported
