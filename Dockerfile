@@ -2,7 +2,8 @@
 # Build: docker build -t heed .    Run: docker run -p 8000:8000 heed
 
 FROM python:3.11-slim-bookworm AS build
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 UV_NO_CACHE=1
+# UV_SYSTEM_CERTS: uv trusts the certificates the image trusts, as pip does (a build behind a TLS-inspecting proxy)
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 UV_NO_CACHE=1 UV_SYSTEM_CERTS=1
 WORKDIR /src
 # the serving lock, every hash checked, installed by uv (itself from its lock) as ./heed serve does; its own layer,
 # so that a change to the code alone does not reinstall the dependencies
