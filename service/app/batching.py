@@ -10,6 +10,19 @@ without any added wait. `UnbatchedScheduler` decodes each request on its own (th
 Both bound the sentences waiting (`capacity`) and turn away work beyond it with `QueueFullError`, so a
 flood costs a 503 instead of memory.
 
+Cost: before a request is admitted its work is estimated in decoder row-steps (service/app/cost.py); over
+`max_request_work` it is refused with `TooMuchWorkError` before anything is decoded.
+
+Fairness: a request whose estimate fits in one slice (`slice_work` row-steps) is light, and light requests
+share batches freely. A heavier one is decoded in slices of at most `slice_work` row-steps holding only its own
+sentences, and never on more than one worker at a time, so with two workers light requests always find one
+free, and with more heavy work than workers they wait for at most one slice. Among waiting requests the one
+that has had the least work dispatched goes first.
+
+Dropping: a request that stops waiting (timeout, disconnect, shutdown) cancels its sentences; those still
+queued are never decoded and those being decoded leave the batch at the next decoder step (`wanted`), so the
+worker is free again within a step. `cancel_all` does this to every request (the end of the shutdown grace).
+
 A batch that fails is retried sentence by sentence, so one bad text fails only its own request.
 """
 
@@ -25,8 +38,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
+from service.app.cost import WorkEstimate, check_budget, estimate_work
 from service.app.metrics import Metrics
 from service.runtime import Translation, Translator
+from service.runtime.translator import MAX_OUTPUT_PIECES
 
 T = TypeVar("T")
 Outcome = Translation | Exception
@@ -47,20 +62,44 @@ class SchedulerClosedError(Exception):
     """The service is shutting down."""
 
 
-def decode_texts(translator: Translator, texts: Sequence[str], options: DecodeOptions) -> list[Outcome]:
-    """Blocking. One outcome per text; when the batch fails, each text is tried alone to find the culprit."""
+def decode_texts(
+    translator: Translator,
+    texts: Sequence[str],
+    options: DecodeOptions,
+    length_cap: int = MAX_OUTPUT_PIECES,
+    wanted: Callable[[int], bool] | None = None,
+) -> list[Outcome]:
+    """Blocking. One outcome per text; when the batch fails, each text is tried alone to find the culprit.
+    Texts for which `wanted(index)` turns False stop decoding at the next step (their outcome is not read)."""
     try:
         translations = translator.translate_batch(
-            list(texts), beam_size=options.beam_size, n_best=options.n_best, max_length=options.max_length
-        )
+            list(texts), beam_size=options.beam_size, n_best=options.n_best, max_length=options.max_length,
+            max_length_cap=length_cap, wanted=wanted,
+        )  # fmt: skip
     except Exception as error:
         if len(texts) == 1:
             return [error]
-        return [decode_texts(translator, [text], options)[0] for text in texts]
+        return [
+            decode_texts(translator, [text], options, length_cap, _one_of(wanted, index))[0]
+            for index, text in enumerate(texts)
+        ]
     if len(translations) != len(texts):
         mismatch = RuntimeError(f"the runtime returned {len(translations)} translations for {len(texts)} texts")
         return [mismatch] * len(texts)
     return list(translations)
+
+
+def _one_of(wanted: Callable[[int], bool] | None, index: int) -> Callable[[int], bool] | None:
+    return None if wanted is None else lambda _: wanted(index)
+
+
+@dataclass(frozen=True)
+class WorkLimits:
+    """The cost model's settings: see service/app/cost.py."""
+
+    length_cap: int = MAX_OUTPUT_PIECES  # most output pieces of the automatic length limit
+    request_work: int | None = None  # most decoder row-steps per request; None: no limit
+    slice_work: int | None = None  # most decoder row-steps per batch of a heavy request; None: no slicing
 
 
 class TranslationScheduler(Protocol):
@@ -74,13 +113,17 @@ class TranslationScheduler(Protocol):
 
     async def run_blocking(self, func: Callable[[], T], *, sentences: int = 1) -> T: ...
 
+    def cancel_all(self, reason: str) -> None: ...
+
     @property
     def waiting(self) -> int: ...
 
 
 class _SchedulerBase:
-    def __init__(self, metrics: Metrics, *, capacity: int, workers: int) -> None:
+    def __init__(self, metrics: Metrics, *, capacity: int, workers: int, limits: WorkLimits | None = None) -> None:
         self._metrics = metrics
+        self._limits = limits or WorkLimits()
+        self._max_sentences = capacity  # per batch; the batching scheduler's is max_batch_size
         self._capacity = capacity
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="heed-ort")
         self._slots = asyncio.Semaphore(workers)
@@ -101,6 +144,20 @@ class _SchedulerBase:
                 f"the translation queue is full ({self._waiting} of {self._capacity} sentences waiting); retry shortly"
             )
         self._set_waiting(self._waiting + count)
+
+    def _estimate(self, translator: Translator, texts: Sequence[str], options: DecodeOptions) -> WorkEstimate:
+        """The request's work; raises TooMuchWorkError (before it is admitted) when it is over the budget."""
+        estimate = estimate_work(
+            translator, texts, options.beam_size, options.max_length, self._limits.length_cap,
+            slice_work=self._limits.slice_work, max_sentences=self._max_sentences,
+        )  # fmt: skip
+        if self._limits.request_work is not None:
+            try:
+                check_budget(estimate, self._limits.request_work)
+            except Exception:
+                self._metrics.rejections.labels(reason="too_much_work").inc()
+                raise
+        return estimate
 
     def _set_waiting(self, count: int) -> None:
         self._waiting = count
@@ -161,25 +218,47 @@ class UnbatchedScheduler(_SchedulerBase):
     async def start(self) -> None:
         return None
 
+    def __init__(self, metrics: Metrics, *, capacity: int, workers: int, limits: WorkLimits | None = None) -> None:
+        super().__init__(metrics, capacity=capacity, workers=workers, limits=limits)
+        self._abandoned: set[asyncio.Future[Any]] = set()
+        self._in_flight: set[asyncio.Future[Any]] = set()
+
     async def stop(self) -> None:
         self._closed = True
+        self.cancel_all("the service is shutting down")
         self._shutdown_executor()
+
+    def cancel_all(self, reason: str) -> None:
+        for waiting in list(self._in_flight):
+            if not waiting.done():
+                waiting.set_exception(SchedulerClosedError(reason))
 
     async def translate(
         self, translator: Translator, texts: Sequence[str], options: DecodeOptions
     ) -> list[Translation]:
+        self._estimate(translator, texts, options)
         self._admit(len(texts))
         queued = time.perf_counter()
         started = queued
+        gone = asyncio.get_running_loop().create_future()  # done once nobody waits for the answer
 
         def decode() -> list[Outcome]:
             nonlocal started
             started = time.perf_counter()
-            return decode_texts(translator, texts, options)
+            return decode_texts(translator, texts, options, self._limits.length_cap, lambda _: not gone.done())
 
+        self._in_flight.add(gone)
+        decoding = asyncio.ensure_future(self._in_free_worker(decode))
+        decoding.add_done_callback(_retrieve)
         try:
-            outcomes = await self._in_free_worker(decode)
+            await asyncio.wait([decoding, gone], return_when=asyncio.FIRST_COMPLETED)
+            if gone.done():
+                gone.result()  # raises what cancel_all set
+            outcomes = decoding.result()
         finally:
+            if not gone.done():
+                gone.cancel()  # the caller gave up (or finished): a decode still running stops at its next step
+            self._in_flight.discard(gone)
             self._set_waiting(self._waiting - len(texts))
         finished = time.perf_counter()
         self._record_batch(translator.name, outcomes, [started - queued] * len(texts), finished - started)
@@ -190,32 +269,62 @@ class UnbatchedScheduler(_SchedulerBase):
         return [outcome for outcome in outcomes if isinstance(outcome, Translation)]
 
 
+def _retrieve(finished: asyncio.Future[Any]) -> None:
+    if not finished.cancelled():
+        finished.exception()
+
+
+@dataclass(eq=False)
+class _Request:
+    """One translate() call: its estimate, and how much of it went to workers."""
+
+    work: int
+    light: bool  # fits in one slice: may share a batch with other requests
+    dispatched: int = 0  # row-steps handed to workers so far
+    running: int = 0  # its batches being decoded now
+
+
 @dataclass(eq=False)
 class _Job:
     translator: Translator
     options: DecodeOptions
     text: str
     future: asyncio.Future[Translation]
+    request: _Request = field(default_factory=lambda: _Request(0, True))
+    work: int = 0
     queued_at: float = field(default_factory=time.perf_counter)
 
     @property
     def key(self) -> tuple[int, DecodeOptions]:
         return id(self.translator), self.options
 
+    @property
+    def eligible(self) -> bool:
+        """Not cancelled, and its request may start a batch now (a request decodes on one worker at a time)."""
+        return not self.future.done() and not self.request.running
+
 
 class BatchingScheduler(_SchedulerBase):
     """Sentences of concurrent requests with the same model and options share `translate_batch` calls."""
 
     def __init__(
-        self, metrics: Metrics, *, capacity: int, workers: int, max_batch_size: int, window_seconds: float
+        self,
+        metrics: Metrics,
+        *,
+        capacity: int,
+        workers: int,
+        max_batch_size: int,
+        window_seconds: float,
+        limits: WorkLimits | None = None,
     ) -> None:
-        super().__init__(metrics, capacity=capacity, workers=workers)
-        self._max_batch_size = max_batch_size
+        super().__init__(metrics, capacity=capacity, workers=workers, limits=limits)
+        self._max_batch_size = self._max_sentences = max_batch_size
         self._window = window_seconds
         self._queue: deque[_Job] = deque()
         self._arrived = asyncio.Event()
         self._dispatcher: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
+        self._running_jobs: set[_Job] = set()
         self._requests_inside = 0  # translate() calls waiting for their sentences
 
     async def start(self) -> None:
@@ -227,21 +336,33 @@ class BatchingScheduler(_SchedulerBase):
             self._dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._dispatcher
+        self.cancel_all("the service is shutting down")  # running decodes stop at their next step
         if self._batches:
             await asyncio.gather(*self._batches, return_exceptions=True)
-        for job in self._queue:
-            if not job.future.done():
-                job.future.set_exception(SchedulerClosedError("the service is shutting down"))
+        self._set_waiting(self._waiting - len(self._queue))
         self._queue.clear()
-        self._set_waiting(0)
         self._shutdown_executor()
+
+    def cancel_all(self, reason: str) -> None:
+        """Fails every queued and running sentence with SchedulerClosedError(reason); decodes stop at their next
+        step. New requests are still taken (shutdown refuses them by closing the listener)."""
+        for job in [*self._queue, *self._running_jobs]:
+            if not job.future.done():
+                job.future.set_exception(SchedulerClosedError(reason))
+        self._arrived.set()
 
     async def translate(
         self, translator: Translator, texts: Sequence[str], options: DecodeOptions
     ) -> list[Translation]:
+        estimate = self._estimate(translator, texts, options)
         self._admit(len(texts))
         loop = asyncio.get_running_loop()
-        jobs = [_Job(translator, options, text, loop.create_future()) for text in texts]
+        slice_work = self._limits.slice_work
+        request = _Request(estimate.total, light=slice_work is None or estimate.total <= slice_work)
+        jobs = [
+            _Job(translator, options, text, loop.create_future(), request, work)
+            for text, work in zip(texts, estimate.per_text, strict=True)
+        ]
         self._queue.extend(jobs)
         self._arrived.set()
         self._requests_inside += 1
@@ -249,7 +370,10 @@ class BatchingScheduler(_SchedulerBase):
             translations = await asyncio.gather(*(job.future for job in jobs))
         except BaseException:
             for job in jobs:
-                job.future.cancel()  # the dispatcher drops cancelled jobs instead of decoding them
+                job.future.cancel()  # queued: never decoded; running: leaves its batch at the next step
+            for job in jobs:
+                if not job.future.cancelled():
+                    job.future.exception()  # retrieved: the error that ended the request is already raised
             raise
         finally:
             self._requests_inside -= 1
@@ -258,7 +382,7 @@ class BatchingScheduler(_SchedulerBase):
 
     async def _dispatch_forever(self) -> None:
         while True:
-            while not self._queue:
+            while self._head() is None:
                 self._arrived.clear()
                 await self._arrived.wait()
             await self._slots.acquire()
@@ -270,17 +394,27 @@ class BatchingScheduler(_SchedulerBase):
             if not batch:
                 self._slots.release()
                 continue
+            for job in batch:
+                job.request.running += 1
+                job.request.dispatched += job.work
+            self._running_jobs.update(batch)
             task = asyncio.create_task(self._execute(batch))
             self._batches.add(task)
             task.add_done_callback(self._batches.discard)
 
+    def _head(self) -> _Job | None:
+        """The next sentence to decode: of the waiting requests that may start a batch, the one that has had the
+        least work so far (a light request arriving beside heavy ones goes first), oldest first among equals."""
+        self._drop_cancelled()
+        eligible = [job for job in self._queue if job.eligible]
+        return min(eligible, key=lambda job: job.request.dispatched, default=None)
+
     async def _collect_batch(self) -> list[_Job]:
-        self._drop_cancelled_head()
-        if not self._queue:
+        head = self._head()
+        if head is None:
             return []
-        head = self._queue[0]
         deadline = head.queued_at + self._window
-        while self._more_may_come() and self._count_matching(head.key) < self._max_batch_size:
+        while self._more_may_come() and self._count_matching(head) < self._max_batch_size:
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 break
@@ -289,43 +423,53 @@ class BatchingScheduler(_SchedulerBase):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
             except TimeoutError:
                 break
-        return self._take_matching(head.key)
+        head = self._head()
+        return [] if head is None else self._take_matching(head)
 
     def _more_may_come(self) -> bool:
         """Whether an HTTP request in flight has not handed its sentences to the scheduler yet."""
         return self._metrics.requests_in_flight > self._requests_inside
 
-    def _drop_cancelled_head(self) -> None:
-        dropped = 0
-        while self._queue and self._queue[0].future.done():
-            self._queue.popleft()
-            dropped += 1
-        if dropped:
-            self._set_waiting(self._waiting - dropped)
+    def _drop_cancelled(self) -> None:
+        kept = deque(job for job in self._queue if not job.future.done())
+        if len(kept) != len(self._queue):
+            self._set_waiting(self._waiting - (len(self._queue) - len(kept)))
+            self._queue = kept
 
-    def _count_matching(self, key: tuple[int, DecodeOptions]) -> int:
+    def _joins(self, head: _Job, job: _Job) -> bool:
+        """Whether `job` may be decoded in the batch that `head` starts: same model and options, and either the
+        same request or two light ones (a heavy request's slices hold its own sentences only)."""
+        if job.key != head.key or not job.eligible:
+            return False
+        return job.request is head.request or (job.request.light and head.request.light)
+
+    def _count_matching(self, head: _Job) -> int:
         count = 0
         for job in self._queue:
-            if job.key == key and not job.future.done():
+            if self._joins(head, job):
                 count += 1
                 if count >= self._max_batch_size:
                     break
         return count
 
-    def _take_matching(self, key: tuple[int, DecodeOptions]) -> list[_Job]:
-        batch: list[_Job] = []
-        kept: deque[_Job] = deque()
-        removed = 0
+    def _take_matching(self, head: _Job) -> list[_Job]:
+        """The head's batch, in queue order: at most `max_batch_size` sentences, and for a heavy request at most
+        `slice_work` row-steps (always at least the head)."""
+        batch: list[_Job] = [head]
+        work = head.work
+        budget = self._limits.slice_work
         for job in self._queue:
-            if job.future.done():
-                removed += 1
-            elif job.key == key and len(batch) < self._max_batch_size:
-                batch.append(job)
-                removed += 1
-            else:
-                kept.append(job)
-        self._queue = kept
-        self._set_waiting(self._waiting - removed)
+            if len(batch) >= self._max_batch_size:
+                break
+            if job is head or not self._joins(head, job):
+                continue
+            if budget is not None and not head.request.light and work + job.work > budget:
+                continue
+            batch.append(job)
+            work += job.work
+        taken = set(batch)
+        self._queue = deque(job for job in self._queue if job not in taken)
+        self._set_waiting(self._waiting - len(batch))
         return batch
 
     async def _execute(self, batch: list[_Job]) -> None:
@@ -333,7 +477,12 @@ class BatchingScheduler(_SchedulerBase):
             translator, options = batch[0].translator, batch[0].options
             started = time.perf_counter()
             texts = [job.text for job in batch]
-            outcomes = await self._in_worker(functools.partial(decode_texts, translator, texts, options))
+
+            def wanted(index: int) -> bool:
+                return not batch[index].future.done()  # a plain attribute read, safe from the worker thread
+
+            decode = functools.partial(decode_texts, translator, texts, options, self._limits.length_cap, wanted)
+            outcomes = await self._in_worker(decode)
             waits = [started - job.queued_at for job in batch]
             self._record_batch(translator.name, outcomes, waits, time.perf_counter() - started)
             for job, outcome in zip(batch, outcomes, strict=True):
@@ -351,7 +500,11 @@ class BatchingScheduler(_SchedulerBase):
             if not isinstance(error, Exception):
                 raise
         finally:
+            for job in batch:
+                job.request.running -= 1
+            self._running_jobs.difference_update(batch)
             self._slots.release()
+            self._arrived.set()  # the batch's request may start its next slice
 
 
 def create_scheduler(
@@ -362,9 +515,11 @@ def create_scheduler(
     workers: int,
     max_batch_size: int,
     window_seconds: float,
+    limits: WorkLimits | None = None,
 ) -> TranslationScheduler:
     if batching:
         return BatchingScheduler(
-            metrics, capacity=capacity, workers=workers, max_batch_size=max_batch_size, window_seconds=window_seconds
-        )
-    return UnbatchedScheduler(metrics, capacity=capacity, workers=workers)
+            metrics, capacity=capacity, workers=workers, max_batch_size=max_batch_size, window_seconds=window_seconds,
+            limits=limits,
+        )  # fmt: skip
+    return UnbatchedScheduler(metrics, capacity=capacity, workers=workers, limits=limits)

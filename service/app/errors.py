@@ -100,6 +100,13 @@ class OverloadedError(ApiError):
         super().__init__(message, headers={"Retry-After": "1"})
 
 
+class TooMuchWorkRequestError(ApiError):
+    """The request's estimated decoding work is over the per-request budget (service/app/cost.py)."""
+
+    status_code = 413
+    code = "too_much_work"
+
+
 class TranslationTimeoutError(ApiError):
     status_code = 504
     code = "timeout"

@@ -16,7 +16,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.app.batching import create_scheduler
+from service.app.batching import WorkLimits, create_scheduler
 from service.app.ratelimit import create_rate_limiter
 from service.app.settings import Settings
 from service.app.state import AppState, ServingModels
@@ -117,7 +117,7 @@ async def _load_models_logged(state: AppState) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: AppState = app.state.heed
     settings = state.settings
-    state.store = await asyncio.to_thread(open_store, settings)
+    state.store = await asyncio.to_thread(open_store, settings, state.metrics)
     state.rate_limiter = create_rate_limiter(settings, state.metrics)
     state.scheduler = create_scheduler(
         state.metrics,
@@ -126,6 +126,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         workers=settings.batch_workers,
         max_batch_size=settings.max_batch_size,
         window_seconds=settings.batch_window_seconds,
+        limits=WorkLimits(settings.output_length_cap, settings.max_request_work, settings.batch_slice_work),
     )
     await state.scheduler.start()
     loading = asyncio.create_task(_load_models_logged(state), name="heed-load-models")

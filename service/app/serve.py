@@ -4,8 +4,10 @@ Every setting is a flag (`--max-batch-size 16`, `--no-batching`) and an environm
 (`HEED_MAX_BATCH_SIZE=16`, `HEED_BATCHING=false`); a flag wins over the environment.
 
 On SIGTERM (or SIGINT) the server stops listening at once, so new connections are refused; idle keep-alive
-connections are closed; requests in flight finish, for up to `shutdown_grace_seconds`, after which any still
-running are cancelled; then the scheduler and the store close. The process then exits with status 0, which
+connections are closed; requests in flight may finish until shortly before `shutdown_grace_seconds` have
+passed (CANCEL_MARGIN_SECONDS before, for the answers to go out), when every translation still queued or
+decoding is cancelled: its client gets 503 and its decoding stops at the next step; then the scheduler and
+the store close, well within the grace period. The process then exits with status 0, which
 orchestrators read as a clean stop. It exits 3 when the server could not start (port taken, say) and 2 on
 invalid settings.
 """
@@ -13,10 +15,12 @@ invalid settings.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import types
 import typing
@@ -32,13 +36,45 @@ from pydantic.fields import FieldInfo
 from service.app.logs import configure_logging
 from service.app.main import create_app
 from service.app.settings import Settings
+from service.app.state import AppState
 
 STARTUP_FAILURE = 3
+CANCEL_MARGIN_SECONDS = 2.0
 logger = logging.getLogger("heed.serve")
 
 
+def cancel_delay(grace_seconds: float) -> float:
+    """Seconds after shutdown begins at which remaining work is cancelled: the margin before the grace ends,
+    or half the grace when it is shorter than twice the margin."""
+    return max(grace_seconds - CANCEL_MARGIN_SECONDS, grace_seconds / 2)
+
+
 class GracefulServer(uvicorn.Server):
-    """uvicorn's server, logging when a shutdown signal arrives and how much work in flight it will wait for."""
+    """uvicorn's server, logging when a shutdown signal arrives and how much work in flight it will wait for,
+    and cancelling the translations still running shortly before the grace period ends."""
+
+    def __init__(self, config: uvicorn.Config, state: AppState | None = None) -> None:
+        super().__init__(config)
+        self.heed_state = state
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        grace = self.config.timeout_graceful_shutdown
+        loop = asyncio.get_running_loop()
+        timer = loop.call_later(cancel_delay(grace), self._cancel_remaining) if grace is not None else None
+        try:
+            await super().shutdown(sockets)
+        finally:
+            if timer is not None:
+                timer.cancel()
+
+    def _cancel_remaining(self) -> None:
+        scheduler = self.heed_state.scheduler if self.heed_state is not None else None
+        logger.warning("grace period ending: cancelling the translations still in flight", extra={"fields": {
+            "requests_in_flight": len(self.server_state.tasks),
+            "sentences_waiting": scheduler.waiting if scheduler is not None else 0,
+        }})  # fmt: skip
+        if scheduler is not None:
+            scheduler.cancel_all("the service is shutting down and the shutdown grace period is over")
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if not self.should_exit:
@@ -110,7 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _export_to_environment(overrides)
         uvicorn.run("service.app.main:create_app", factory=True, workers=settings.workers, **options)
         return 0
-    server = GracefulServer(uvicorn.Config(create_app(settings), **options))
+    app = create_app(settings)
+    server = GracefulServer(uvicorn.Config(app, **options), app.state.heed)
     with contextlib.suppress(KeyboardInterrupt):  # SIGINT, re-raised by uvicorn once it shut down gracefully
         server.run()
     return 0 if server.started else STARTUP_FAILURE

@@ -73,7 +73,27 @@ class Settings(BaseSettings):
     request_timeout_seconds: float = Field(
         default=60.0,
         gt=0,
-        description="A translation not finished in this time is answered 504 and its queued work dropped.",
+        description="A translation not finished in this time is answered 504; its work stops at the next decoder step.",
+    )
+    output_length_cap: int = Field(
+        default=256,
+        ge=1,
+        le=1024,
+        description="Most output pieces of the automatic length limit (the bundle's ratio x source pieces + offset, "
+        "2 x pieces + 10 for the shipped bundles) when a request gives no max_length.",
+    )
+    max_request_work: int = Field(
+        default=7_000,
+        ge=1,
+        description="Most decoder row-steps one translation request may need (the sum over its texts of beam size "
+        "x (output length limit + 1)); beyond it 413 before anything is decoded. The default keeps the worst "
+        "admitted request under 2 s of decoding on one core.",
+    )
+    batch_slice_work: int = Field(
+        default=2_000,
+        ge=1,
+        description="A request needing more decoder row-steps than this is decoded in slices of at most this many, "
+        "on one worker at a time, so that light requests are decoded beside it.",
     )
 
     # Batching

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from fastapi.responses import Response
 
 from service.app.batching import DecodeOptions, QueueFullError, SchedulerClosedError, TranslationScheduler
+from service.app.cost import TooMuchWorkError
 from service.app.documents import (
     marked_unstored,
     new_result_id,
@@ -30,6 +31,7 @@ from service.app.errors import (
     NotReadyError,
     OverloadedError,
     StoreUnavailableError,
+    TooMuchWorkRequestError,
     TranslationTimeoutError,
 )
 from service.app.settings import Settings
@@ -68,6 +70,8 @@ async def _bounded(state: AppState, work: Awaitable[T]) -> T:
         return await asyncio.wait_for(work, state.settings.request_timeout_seconds)
     except QueueFullError as error:
         raise OverloadedError(str(error)) from None
+    except TooMuchWorkError as error:
+        raise TooMuchWorkRequestError(str(error)) from None
     except SchedulerClosedError as error:
         raise NotReadyError(str(error)) from None
     except TimeoutError:

@@ -20,6 +20,11 @@ greedy search exactly. Finished hypotheses are ranked by length-normalized score
 Lengths: a hypothesis may hold at most `max_length` pieces before "</s>"; at that point "</s>" is the
 only choice left (with its real log-probability). Padding and BOS are never chosen.
 Ties between equal scores go to the lower vocabulary id and the earlier row.
+
+Dropping: beam and greedy search take an optional `wanted`, asked before every decoder step which of the
+live sentences are still wanted. The rows of a sentence no longer wanted (its request timed out, its client
+left) leave the batch at that step, so work nobody will read stops within one step; such a sentence comes
+back with no hypothesis at all (an empty list, or None from greedy search).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from service.runtime.graphs import BoolArray, DecoderGraph, DecoderOutput, Encod
 from service.runtime.manifest import SpecialTokens
 
 IndexArray = npt.NDArray[np.intp]
+Wanted = Callable[[IndexArray], BoolArray]  # sentence indices -> whether each is still wanted
 
 
 @dataclass(frozen=True)
@@ -202,15 +208,16 @@ def greedy_search(
     special: SpecialTokens,
     max_lengths: Sequence[int],
     length_penalty: float,
-) -> list[Decoded]:
-    """The most probable next piece at every step, for every sentence at once."""
+    wanted: Wanted | None = None,
+) -> list[Decoded | None]:
+    """The most probable next piece at every step, for every sentence at once; None for a dropped sentence."""
     limits = np.asarray(max_lengths)
 
     def pick(out: DecoderOutput, sentences: IndexArray, step: int) -> tuple[Int64Array, BoolArray]:
         choice = selectable_scores(out.log_probs, special, limits[sentences] <= step).argmax(axis=1)
         return choice.astype(np.int64), choice == special.eos
 
-    return _single_path(decoder, encoded, special, len(max_lengths), length_penalty, pick)
+    return _single_path(decoder, encoded, special, len(max_lengths), length_penalty, pick, wanted)
 
 
 @dataclass
@@ -223,6 +230,19 @@ class _Beam:
     totals: npt.NDArray[np.float64]
     traces: list[_Trace | None]
 
+    def keep(self, rows: IndexArray) -> _Beam:
+        return _Beam(
+            self.sentences[rows], self.prev[rows], self.state[rows], self.totals[rows], [self.traces[r] for r in rows]
+        )
+
+
+def _wanted_rows(wanted: Wanted | None, sentences: IndexArray) -> IndexArray | None:
+    """The rows to keep when some sentence is no longer wanted; None when all are."""
+    if wanted is None or not sentences.size:
+        return None
+    keep = wanted(sentences)
+    return None if keep.all() else np.flatnonzero(keep)
+
 
 def beam_search(
     decoder: DecoderGraph,
@@ -232,8 +252,9 @@ def beam_search(
     length_penalty: float,
     beam_size: int,
     n_best: int,
+    wanted: Wanted | None = None,
 ) -> list[list[Decoded]]:
-    """The `n_best` best of `beam_size` finished hypotheses per sentence, best first."""
+    """The `n_best` best of `beam_size` finished hypotheses per sentence, best first ([] for a dropped one)."""
     batch = _DecoderBatch(decoder, encoded)
     limits = np.asarray(max_lengths)
     count = len(max_lengths)
@@ -247,6 +268,14 @@ def beam_search(
     finished: list[list[Decoded]] = [[] for _ in range(count)]
     step = 0
     while beam.sentences.size:
+        kept = _wanted_rows(wanted, beam.sentences)
+        if kept is not None:
+            dropped = set(beam.sentences.tolist()) - set(beam.sentences[kept].tolist())
+            beam = beam.keep(kept)
+            for sentence in dropped:
+                finished[sentence] = []
+            if not beam.sentences.size:
+                break
         out = batch.step(beam.sentences, beam.prev, beam.state)
         selectable = selectable_scores(out.log_probs, special, limits[beam.sentences] <= step)
         # a sentence's best extensions are among its rows' beam_size best, so only those are ranked
@@ -321,7 +350,7 @@ def forced_decode(
         forced = np.array([targets[sentence][step] for sentence in sentences], dtype=np.int64)
         return forced, np.array([step + 1 == len(targets[sentence]) for sentence in sentences], dtype=bool)
 
-    return _single_path(decoder, encoded, special, len(targets), length_penalty, pick)
+    return _all_finished(_single_path(decoder, encoded, special, len(targets), length_penalty, pick))
 
 
 def _single_path(
@@ -331,7 +360,8 @@ def _single_path(
     count: int,
     length_penalty: float,
     pick: Callable[[DecoderOutput, IndexArray, int], tuple[Int64Array, BoolArray]],
-) -> list[Decoded]:
+    wanted: Wanted | None = None,
+) -> list[Decoded | None]:
     """One hypothesis per sentence: `pick` chooses each row's token and says which rows end with it."""
     batch = _DecoderBatch(decoder, encoded)
     sentences: IndexArray = np.arange(count)
@@ -340,7 +370,15 @@ def _single_path(
     traces: list[_Trace | None] = [None] * count
     results: list[Decoded | None] = [None] * count
     step = 0
+    dropped: set[int] = set()
     while sentences.size:
+        kept = _wanted_rows(wanted, sentences)
+        if kept is not None:
+            dropped.update(set(sentences.tolist()) - set(sentences[kept].tolist()))
+            sentences, prev, state, totals = sentences[kept], prev[kept], state[kept], totals[kept]
+            traces = [traces[row] for row in kept]
+            if not sentences.size:
+                break
         out = batch.step(sentences, prev, state)
         tokens, ends = pick(out, sentences, step)
         totals = totals + out.log_probs[np.arange(sentences.size), tokens]
@@ -356,4 +394,6 @@ def _single_path(
         sentences, prev, state, totals = sentences[rows], tokens[rows], out.new_state[rows], totals[rows]
         traces = [traces[row] for row in keep]
         step += 1
-    return _all_finished(results)
+    if not dropped:
+        _all_finished(results)  # raises when a sentence left the loop without a hypothesis
+    return results

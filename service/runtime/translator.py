@@ -2,7 +2,12 @@
 
 Lengths: the output may hold at most `max_length` pieces before "</s>". Without an explicit
 `max_length` the bundle's manifest decides: int(max_length_ratio * source pieces incl. "</s>" +
-max_length_offset). Explicit values are capped at MAX_OUTPUT_PIECES.
+max_length_offset), capped at `max_length_cap` (a service setting; MAX_OUTPUT_PIECES by default).
+Explicit values are capped at MAX_OUTPUT_PIECES.
+
+Dropping: `translate_batch(..., wanted=...)` asks `wanted(index)` before every decoder step; once it answers
+False for a text, that text's rows leave the batch and it comes back as the empty translation (its caller
+said it will not read it), so abandoned work stops within a decoder step.
 
 A text that is empty or only whitespace is a ValueError. A text with nothing left once control
 characters are removed (say "\\x00\\x07") translates to "" with score 0 without running the model;
@@ -12,12 +17,13 @@ holds no state that a call changes, and ONNX Runtime sessions may be run from se
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from service.runtime.alignment import (
     ALIGNMENT_METHODS,
@@ -33,7 +39,15 @@ from service.runtime.confidence import Confidence, confidence
 from service.runtime.errors import BundleError
 from service.runtime.graphs import DecoderGraph, EncoderGraph, FloatArray, session_options
 from service.runtime.manifest import MAX_BEAM_SIZE, Manifest, read_manifest
-from service.runtime.search import Decoded, beam_search, encode_batch, forced_decode, greedy_search
+from service.runtime.search import (
+    Decoded,
+    IndexArray,
+    Wanted,
+    beam_search,
+    encode_batch,
+    forced_decode,
+    greedy_search,
+)
 from service.runtime.tokenizer import (
     EOS_PIECE,
     MAX_SOURCE_PIECES,
@@ -126,6 +140,17 @@ def _check_int(name: str, value: int, low: int, high: int) -> None:
         raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
 
 
+def _chunk_wanted(wanted: Callable[[int], bool] | None, chunk: list[int]) -> Wanted | None:
+    """`wanted` over a chunk's sentence numbers (0..len(chunk)-1), asked once per text and step."""
+    if wanted is None:
+        return None
+
+    def still_wanted(sentences: IndexArray) -> npt.NDArray[np.bool_]:
+        return np.array([wanted(index) for index in chunk], dtype=bool)[sentences]
+
+    return still_wanted
+
+
 class Translator:
     """One loaded bundle. Build it with `Translator.load(folder)`."""
 
@@ -188,11 +213,15 @@ class Translator:
         n_best: int = 1,
         max_length: int | None = None,
         alignment_method: AlignmentMethod = DEFAULT_ALIGNMENT_METHOD,
+        *,
+        max_length_cap: int = MAX_OUTPUT_PIECES,
+        wanted: Callable[[int], bool] | None = None,
     ) -> list[Translation]:
         """Translations in input order. Blocking; call it off the event loop."""
         _check_method(alignment_method)
         _check_int("beam_size", beam_size, 1, MAX_BEAM_SIZE)
         _check_int("n_best", n_best, 1, beam_size)
+        _check_int("max_length_cap", max_length_cap, 1, MAX_OUTPUT_PIECES)
         if max_length is not None:
             _check_int("max_length", max_length, 1, MAX_OUTPUT_PIECES)
         given = _check_texts(texts)
@@ -200,9 +229,14 @@ class Translator:
         results: list[Translation | None] = [None] * len(sources)
         runnable = [index for index, source in enumerate(sources) if source.ids]
         for chunk in self._chunks(runnable, sources, self.max_batch_rows // beam_size):
+            if wanted is not None and not any(wanted(index) for index in chunk):
+                continue
             chunk_sources = [sources[index] for index in chunk]
-            for index, decoded in zip(chunk, self._search(chunk_sources, beam_size, n_best, max_length), strict=True):
-                results[index] = self._translation(given[index], sources[index], decoded, alignment_method)
+            limits = [max_length or self.max_output_length(len(s.ids) + 1, max_length_cap) for s in chunk_sources]
+            searched = self._search(chunk_sources, beam_size, n_best, limits, _chunk_wanted(wanted, chunk))
+            for index, decoded in zip(chunk, searched, strict=True):
+                if decoded:  # empty: dropped, no longer wanted
+                    results[index] = self._translation(given[index], sources[index], decoded, alignment_method)
         return [
             result or self._empty_translation(given[i], sources[i], alignment_method)
             for i, result in enumerate(results)
@@ -249,11 +283,11 @@ class Translator:
         """len(source_tokens) the text would have without the MAX_SOURCE_PIECES cap: its pieces plus "</s>"."""
         return self.source_tokenizer.count(text) + 1
 
-    def max_output_length(self, source_tokens: int) -> int:
-        """The manifest's length limit for a source of `source_tokens` pieces including "</s>"."""
+    def max_output_length(self, source_tokens: int, cap: int = MAX_OUTPUT_PIECES) -> int:
+        """The manifest's length limit for a source of `source_tokens` pieces including "</s>", at most `cap`."""
         decoding = self.bundle.decoding
         limit = int(decoding.max_length_ratio * source_tokens + decoding.max_length_offset)
-        return max(1, min(limit, MAX_OUTPUT_PIECES))
+        return max(1, min(limit, cap, MAX_OUTPUT_PIECES))
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -271,14 +305,14 @@ class Translator:
         for start in range(0, len(ordered), step):
             yield ordered[start : start + step]
 
-    def _search(self, sources: list[_Side], beam_size: int, n_best: int, max_length: int | None) -> list[list[Decoded]]:
+    def _search(
+        self, sources: list[_Side], beam_size: int, n_best: int, limits: list[int], wanted: Wanted | None
+    ) -> list[list[Decoded]]:
         encoded = encode_batch(self.encoder, [self._with_eos(s.ids) for s in sources], self.special.pad)
-        limits = [max_length or self.max_output_length(len(s.ids) + 1) for s in sources]
         if beam_size == 1:
-            return [
-                [decoded] for decoded in greedy_search(self.decoder, encoded, self.special, limits, self.length_penalty)
-            ]
-        return beam_search(self.decoder, encoded, self.special, limits, self.length_penalty, beam_size, n_best)
+            greedy = greedy_search(self.decoder, encoded, self.special, limits, self.length_penalty, wanted)
+            return [[decoded] if decoded is not None else [] for decoded in greedy]
+        return beam_search(self.decoder, encoded, self.special, limits, self.length_penalty, beam_size, n_best, wanted)
 
     def _force(self, source_texts: list[str], targets: list[_Side], method: AlignmentMethod) -> list[Translation]:
         sources = [self._source(text) for text in source_texts]

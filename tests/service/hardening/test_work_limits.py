@@ -1,0 +1,204 @@
+"""Every request's cost is bounded (issue 16): the cost model refuses work over the budget before decoding it,
+work whose answer is gone stops, light requests are decoded beside heavy ones, and the worst admitted request
+fits in the Kubernetes memory limit.
+
+The budget tests run over the tiny bundle in this process; the others over the shipped en-de bundle in a real
+`python -m service serve` process, whose CPU time and peak resident memory are read from /proc (what psutil
+reads; psutil is not a dependency)."""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.app.cost import STEP_COST_ROWS
+from tests.service.app.conftest import LiveServer, live_server, server_settings
+from tests.service.app.test_operations import metric_samples, sample_value
+from tests.service.hardening.conftest import REPO, ServeProcess, serve_process
+from tests.tiny_corpus import PAIRS
+
+SHIPPED_EN_DE = REPO / "artifacts" / "en-de"
+K8S_MEMORY_LIMIT_MIB = 768  # deploy/k8s/translator.yaml: limits.memory
+# A source past the model's 256-piece cap whose translation runs to the output length limit (digits never end).
+NUMBERS = " ".join(str(number) for number in range(400))
+SHORT = "A man in a blue shirt is standing on a ladder."
+
+needs_shipped = pytest.mark.skipif(
+    not (SHIPPED_EN_DE / "decoder.onnx").is_file(), reason="the shipped en-de bundle is not in artifacts/"
+)
+
+
+# -- the budget -----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def budget_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    folder = tmp_path_factory.mktemp("budget")
+    with live_server(
+        server_settings(models_dir, folder, max_request_work=5_000, output_length_cap=100, batch_slice_work=10**6)
+    ) as live:
+        yield live
+
+
+def _decoded_sentences(live: LiveServer) -> float:
+    with live.client() as client:
+        return sample_value(metric_samples(client), "heed_batch_size", "heed_batch_size_sum", model="en-de")
+
+
+def test_a_request_over_the_work_budget_is_413_before_any_decoding(budget_server: LiveServer) -> None:
+    before = _decoded_sentences(budget_server)
+    body = {"source": "en", "target": "de", "text": [NUMBERS] * 64, "beam_size": 16, "n_best": 16}
+    with budget_server.client() as client:
+        response = client.post("/v1/translate", json=body)
+    assert response.status_code == 413
+    error = response.json()["error"]
+    assert error["code"] == "too_much_work"
+    # 64 texts x 16 rows x 101 steps (the cap of 100 pieces, then "</s>") + 5 per step of 4 batches of 16
+    row_steps = 64 * 16 * 101
+    needed = row_steps + STEP_COST_ROWS * 4 * 101
+    assert f"needs {needed:,} decoder row-steps ({row_steps:,} for its texts' hypotheses" in error["message"]
+    assert f"the limit is 5,000 per request, exceeded by {needed - 5_000:,}" in error["message"]
+    assert _decoded_sentences(budget_server) == before, "nothing was decoded"
+
+
+def test_libretranslate_alternatives_count_as_beam_rows_in_the_budget(budget_server: LiveServer) -> None:
+    with budget_server.client() as client:
+        body = {"q": [PAIRS[0][0]] * 40, "source": "en", "target": "de", "alternatives": 15}
+        refused = client.post("/translate", json=body)
+        assert refused.status_code == 413 and "decoder row-steps" in refused.json()["error"]
+        allowed = client.post("/translate", json={**body, "alternatives": 0, "q": PAIRS[0][0]})
+        assert allowed.status_code == 200 and allowed.json()["translatedText"] == PAIRS[0][1]
+
+
+def test_a_request_within_the_budget_translates_and_max_length_counts(budget_server: LiveServer) -> None:
+    with budget_server.client() as client:
+        body = {"source": "en", "target": "de", "text": [s for s, _ in PAIRS[:8]], "store": False}
+        answer = client.post("/v1/translate", json=body)
+        assert answer.status_code == 200
+        assert [item["text"] for item in answer.json()["translations"]] == [t for _, t in PAIRS[:8]]
+        # one short text, but a max_length of 1000 at beam 4: 4 x 1001 + 5 x 1001 row-steps
+        long_limit = client.post("/v1/translate", json={**body, "text": PAIRS[0][0], "max_length": 1000})
+        assert (
+            long_limit.status_code == 413 and "needs 9,009 decoder row-steps" in long_limit.json()["error"]["message"]
+        )
+
+
+# -- real processes over the shipped bundle ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shipped_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("shipped")
+    (folder / "en-de").symlink_to(SHIPPED_EN_DE)
+    return folder
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of the process, from /proc/<pid>/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmHWM:\s+(\d+) kB$", status, re.MULTILINE)
+    assert match, status
+    return int(match.group(1)) / 1024
+
+
+def _translate(server: ServeProcess, body: dict[str, Any], timeout: float = 120) -> httpx.Response:
+    return httpx.post(server.url + "/v1/translate", json={"source": "en", "target": "de", **body}, timeout=timeout)
+
+
+@needs_shipped
+def test_a_timed_out_request_stops_decoding_and_the_cpu_is_idle_within_a_second(
+    shipped_models: Path, tmp_path: Path
+) -> None:
+    # about 20 s of decoding, admitted by a raised budget, answered 504 after 1 s
+    variables = {"HEED_MAX_REQUEST_WORK": "10000000", "HEED_REQUEST_TIMEOUT_SECONDS": "1"}
+    with serve_process(shipped_models, tmp_path, **variables) as server:
+        started = time.monotonic()
+        response = _translate(server, {"text": [NUMBERS] * 16, "beam_size": 16, "store": False})
+        assert response.status_code == 504 and time.monotonic() - started < 5
+        time.sleep(1.0)  # the rows leave the batch at the next decoder step
+        before = cpu_seconds(server.pid)
+        time.sleep(2.0)
+        used = cpu_seconds(server.pid) - before
+        print(f"\nCPU seconds used in the 2 s from 1 s after the 504: {used:.2f}")
+        assert used < 0.2, f"the process used {used:.2f} s of CPU in 2 s after the timeout"
+        assert _translate(server, {"text": SHORT, "store": False}).status_code == 200
+
+
+@needs_shipped
+def test_the_worst_admitted_requests_stay_under_the_memory_limit_and_two_seconds(
+    shipped_models: Path, tmp_path: Path
+) -> None:
+    """Default limits. Each shape fills the budget its own way; two run at once, one per batch worker."""
+    shapes = [
+        {"text": [NUMBERS], "beam_size": 16, "n_best": 16},
+        {"text": [NUMBERS] * 3, "beam_size": 4, "n_best": 4},
+        {"text": [NUMBERS] * 4, "beam_size": 1},
+        {"text": ["a" * 5000] * 3, "beam_size": 4, "n_best": 4},
+    ]
+    with serve_process(shipped_models, tmp_path) as server, ThreadPoolExecutor(2) as pool:
+        too_much = _translate(server, {**shapes[0], "text": [NUMBERS] * 2})
+        assert too_much.status_code == 413
+        seconds: list[float] = []
+        for shape in shapes:
+            started = time.monotonic()
+            answers = list(pool.map(lambda body: _translate(server, body), [shape, shape]))
+            seconds.append(time.monotonic() - started)
+            assert [answer.status_code for answer in answers] == [200, 200], answers[0].text[:300]
+        peak = peak_rss_mib(server.pid)
+    print(f"\npeak RSS {peak:.0f} MiB; seconds per pair of worst requests: {[round(s, 2) for s in seconds]}")
+    assert peak < K8S_MEMORY_LIMIT_MIB * 0.75
+
+
+def _latencies(server: ServeProcess, count: int) -> list[float]:
+    result = []
+    for index in range(count):
+        started = time.monotonic()
+        response = _translate(server, {"text": PAIRS[index % len(PAIRS)][0], "store": False})
+        assert response.status_code == 200
+        result.append(time.monotonic() - started)
+    return result
+
+
+@needs_shipped
+def test_single_sentences_keep_their_latency_beside_a_heavy_request(shipped_models: Path, tmp_path: Path) -> None:
+    heavy_body = {"text": [NUMBERS] * 3, "beam_size": 4, "store": False}  # about 1.7 s, near the budget
+    with serve_process(shipped_models, tmp_path) as server:
+        _latencies(server, 5)
+        alone = _latencies(server, 20)
+        stop, heavy_done = threading.Event(), []
+
+        def heavy_loop() -> None:
+            while not stop.is_set():
+                assert _translate(server, heavy_body).status_code == 200
+                heavy_done.append(1)
+
+        heavy = threading.Thread(target=heavy_loop)
+        heavy.start()
+        try:
+            time.sleep(0.5)
+            beside = _latencies(server, 20)
+        finally:
+            stop.set()
+            heavy.join(timeout=60)
+    alone_p50, beside_p50 = statistics.median(alone), statistics.median(beside)
+    print(
+        f"\nsingle sentence p50 alone {alone_p50 * 1000:.0f} ms, max {max(alone) * 1000:.0f} ms; beside a heavy "
+        f"request p50 {beside_p50 * 1000:.0f} ms, max {max(beside) * 1000:.0f} ms; heavy requests: {len(heavy_done)}"
+    )
+    assert heavy_done, "the heavy requests ran meanwhile"
+    assert beside_p50 < 4 * alone_p50 + 0.1
