@@ -12,14 +12,17 @@ be matched against what each client saw.
 from __future__ import annotations
 
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.service.app.conftest import wait_until
-from tests.service.hardening.conftest import ServeProcess, serve_process
+from tests.service.hardening.conftest import REPO, ServeProcess, serve_process
 from tests.tiny_corpus import PAIRS
 
 CLIENTS = 32
@@ -99,3 +102,40 @@ def test_sigterm_under_load_finishes_accepted_requests_refuses_new_ones_and_exit
     assert len(refused) == CLIENTS and not any(outcome.request_id in accepted for outcome in refused)
     after_sigterm = [record for record in records[records.index(requested) + 1 :] if record["logger"] == "heed.access"]
     assert len(after_sigterm) >= requested["requests_in_flight"] >= 1, "requests in flight at SIGTERM completed"
+
+
+SHIPPED_EN_DE = REPO / "artifacts" / "en-de"
+NUMBERS = " ".join(str(number) for number in range(400))  # decodes to the output length limit
+SHORT_GRACE_SECONDS = 6
+
+
+@pytest.mark.skipif(not (SHIPPED_EN_DE / "decoder.onnx").is_file(), reason="the shipped en-de bundle is not there")
+def test_sigterm_with_long_work_in_flight_cancels_it_with_503_and_exits_within_the_grace_period(
+    tmp_path: Path,
+) -> None:
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "en-de").symlink_to(SHIPPED_EN_DE)
+    variables = {"HEED_SHUTDOWN_GRACE_SECONDS": str(SHORT_GRACE_SECONDS), "HEED_MAX_REQUEST_WORK": "10000000"}
+    body = {"source": "en", "target": "de", "text": [NUMBERS] * 16, "beam_size": 16, "store": False}  # about 20 s
+    with serve_process(models, tmp_path, **variables) as server, ThreadPoolExecutor(2) as pool:
+        long = pool.submit(httpx.post, server.url + "/v1/translate", json=body, timeout=120)
+        time.sleep(2.0)  # decoding, in slices on one worker
+        signalled = time.monotonic()
+        server.terminate()
+        time.sleep(0.5)
+        with pytest.raises(httpx.TransportError):
+            httpx.post(server.url + "/v1/translate", json={**body, "text": "Hello."}, timeout=5)
+        answer = long.result()
+        answered = time.monotonic() - signalled
+        exit_code = server.process.wait(timeout=SHORT_GRACE_SECONDS + 30)
+        exited = time.monotonic() - signalled
+
+    print(f"\nSIGTERM with long work in flight: 503 after {answered:.1f} s, exit after {exited:.1f} s")
+    assert answer.status_code == 503, answer.text[:300]
+    assert answer.json()["error"]["code"] == "not_ready" and "grace period" in answer.json()["error"]["message"]
+    assert SHORT_GRACE_SECONDS - 3 < answered < SHORT_GRACE_SECONDS, "the work ran until the grace period ended"
+    assert exit_code == 0 and exited < SHORT_GRACE_SECONDS, f"exited {exited:.1f} s after SIGTERM"
+    messages = [record["message"] for record in server.records()]
+    assert any(message.startswith("grace period ending") for message in messages)
+    assert not any("timeout graceful shutdown exceeded" in message for message in messages)
