@@ -10,7 +10,7 @@ from service.app.batching import TranslationScheduler
 from service.app.errors import StoreUnavailableError
 from service.app.settings import Settings
 from service.app.state import AppState, ServingModels
-from service.app.store import ResultStore
+from service.app.store import CALLER_SCOPE_KEY, CallerStore
 
 
 async def get_state(request: Request) -> AppState:
@@ -33,13 +33,14 @@ async def get_scheduler(state: StateDep) -> TranslationScheduler:
     return state.running_scheduler()
 
 
-async def get_store(state: StateDep) -> ResultStore:
+async def get_store(request: Request, state: StateDep) -> CallerStore:
+    """The store as this request's caller sees it (their own results only, with API keys on)."""
     if state.store is None:
         raise StoreUnavailableError("the result store is not open yet")
-    return state.store
+    return CallerStore(state.store, state.metrics, str(request.scope.get(CALLER_SCOPE_KEY, "")))
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelsDep = Annotated[ServingModels, Depends(get_models)]
 SchedulerDep = Annotated[TranslationScheduler, Depends(get_scheduler)]
-StoreDep = Annotated[ResultStore, Depends(get_store)]
+StoreDep = Annotated[CallerStore, Depends(get_store)]

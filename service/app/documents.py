@@ -74,13 +74,14 @@ def result_document(
         "target": translator.target_language,
         "created_at": iso_timestamp(created_at),
         "stored": expires_at is not None,
+        "stored_reason": None if expires_at is not None else "not_requested",
         "expires_at": None if expires_at is None else iso_timestamp(expires_at),
         "translations": [translation_item(t, with_n_best=with_n_best) for t in translations],
     }
 
 
-def marked_unstored(document: dict[str, Any]) -> dict[str, Any]:
-    return {**document, "stored": False, "expires_at": None}
+def marked_unstored(document: dict[str, Any], reason: str) -> dict[str, Any]:
+    return {**document, "stored": False, "stored_reason": reason, "expires_at": None}
 
 
 def without_attention(document: dict[str, Any]) -> dict[str, Any]:

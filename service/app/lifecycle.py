@@ -117,7 +117,7 @@ async def _load_models_logged(state: AppState) -> None:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state: AppState = app.state.heed
     settings = state.settings
-    state.store = await asyncio.to_thread(open_store, settings)
+    state.store = await asyncio.to_thread(open_store, settings, state.metrics)
     state.rate_limiter = create_rate_limiter(settings, state.metrics)
     state.scheduler = create_scheduler(
         state.metrics,

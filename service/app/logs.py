@@ -9,6 +9,19 @@ from datetime import UTC, datetime
 from typing import Any
 
 ACCESS_LOGGER = "heed.access"
+_SECRET_SEGMENTS = frozenset({"{result_id}"})  # route parameters that grant access: logged cut short
+
+
+def loggable_path(path: str, route: str) -> str:
+    """The path with every result id cut to its first 8 characters: an id is all it takes to read a result
+    (with API keys off), and logs are read by more people than the results are meant for."""
+    route_segments, path_segments = route.split("/"), path.split("/")
+    if len(route_segments) != len(path_segments) or not _SECRET_SEGMENTS.intersection(route_segments):
+        return path
+    return "/".join(
+        segment[:8] + "…" if pattern in _SECRET_SEGMENTS and len(segment) > 8 else segment
+        for pattern, segment in zip(route_segments, path_segments, strict=True)
+    )
 
 
 class JsonFormatter(logging.Formatter):

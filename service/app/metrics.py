@@ -58,6 +58,18 @@ class Metrics:
             "heed_rate_limiter_errors", "Rate limit checks Redis failed (answered by this process's buckets).",
             registry=registry,
         )  # fmt: skip
+        self.results_not_stored = Counter(
+            "heed_results_not_stored", "Results asked to be stored that were not, by reason (store_unavailable, "
+            "store_full, too_large).", ["reason"], registry=registry,
+        )  # fmt: skip
+        self.circuit_open = Gauge(
+            "heed_circuit_open", "1 while a dependency's circuit breaker is open (calls to it fail at once).",
+            ["dependency"], registry=registry,
+        )  # fmt: skip
+        self.degraded = Gauge(
+            "heed_degraded", "1 while the service translates but a part of it fails (/readyz: degraded), by reason.",
+            ["reason"], registry=registry,
+        )  # fmt: skip
         self.model_info = Info("heed_model", "One per loaded model bundle.", ["model"], registry=registry)
         self.ready = Gauge("heed_ready", "1 once every model is loaded and warmed up.", registry=registry)
 

@@ -26,10 +26,11 @@ from service.app.errors import (
     PayloadTooLargeError,
     error_response,
 )
-from service.app.logs import ACCESS_LOGGER
+from service.app.logs import ACCESS_LOGGER, loggable_path
 from service.app.metrics import Metrics
 from service.app.ratelimit import retry_after_header
 from service.app.state import AppState
+from service.app.store.caller import CALLER_SCOPE_KEY
 
 REQUEST_ID_HEADER = "X-Request-ID"
 CLIENT_SCOPE_KEY = "heed.client"
@@ -115,7 +116,8 @@ class RequestContextMiddleware:
             level = logging.DEBUG if scope["path"] in _QUIET_PATHS else logging.INFO
             if access_log.isEnabledFor(level):
                 access_log.log(level, "request", extra={"fields": {
-                    "request_id": request_id, "method": scope["method"], "path": scope["path"], "route": route,
+                    "request_id": request_id, "method": scope["method"], "path": loggable_path(scope["path"], route),
+                    "route": route,
                     "status": status, "duration_ms": round(elapsed * 1000, 2), "client": client_of(scope),
                 }})  # fmt: skip
 
@@ -181,6 +183,7 @@ class AccessControlMiddleware:
             identity = self.keys.identify(presented) if presented else None
             authenticated = identity is not None
             caller = f"key:{identity}" if authenticated else caller
+        scope[CALLER_SCOPE_KEY] = caller  # whose results a request may store and read
         refusal = await self._rate_limited(scope, caller)
         if refusal is None and not authenticated:
             refusal = self._unauthorized(scope, presented is not None)

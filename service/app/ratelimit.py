@@ -7,10 +7,14 @@ the bucket empty is refused, and told in how many seconds a token will be there.
 `LocalRateLimiter` keeps the buckets in this process: with N replicas (or N workers) a caller gets N times
 the limit. With `HEED_REDIS_URL` set, `RedisRateLimiter` keeps them in Redis, shared by every replica; when
 Redis cannot be reached it falls back to the local buckets rather than refusing or waving through everyone.
+Redis is given `redis_timeout_seconds` (LAN-sized, no retries), and after `breaker_failures` failures in a row a
+circuit breaker sends every check to the local buckets for `breaker_open_seconds` without trying Redis, so a
+hung Redis costs a request nothing once the breaker is open.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -19,16 +23,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from service.app.metrics import Metrics
 from service.app.settings import Settings
+from service.app.store.breaker import BreakerState, CircuitBreaker
+from service.app.store.redis_store import redis_client
 
 logger = logging.getLogger("heed.ratelimit")
 
 SECONDS_PER_MINUTE = 60.0
-_TIMEOUT_SECONDS = 1.0
 
 
 class RateLimiter(Protocol):
@@ -120,31 +124,44 @@ return tostring(wait)
 class RedisRateLimiter:
     """Token buckets in Redis (one small hash per caller, expiring once refilled), shared by every replica."""
 
-    def __init__(self, per_minute: int, url: str, *, prefix: str, metrics: Metrics) -> None:
+    def __init__(
+        self, per_minute: int, url: str, *, prefix: str, metrics: Metrics, timeout_seconds: float = 0.05,
+        breaker_failures: int = 3, breaker_open_seconds: float = 5.0,
+    ) -> None:  # fmt: skip
         self.per_minute = per_minute
         self._prefix = f"{prefix}ratelimit:"
         self._metrics = metrics
         self._fallback = LocalRateLimiter(per_minute)
-        self._client: Any = aioredis.Redis.from_url(
-            url, socket_timeout=_TIMEOUT_SECONDS, socket_connect_timeout=_TIMEOUT_SECONDS
-        )
+        self._client: Any = redis_client(url, timeout_seconds)
         self._take = self._client.register_script(_TAKE_SCRIPT)
         self._redis_failing = False
+        self.breaker = CircuitBreaker(breaker_failures, breaker_open_seconds, on_change=self._breaker_changed)
+        metrics.circuit_open.labels(dependency="rate_limiter").set(0)
+
+    def _breaker_changed(self, state: BreakerState) -> None:
+        self._metrics.circuit_open.labels(dependency="rate_limiter").set(1 if state == "open" else 0)
 
     def bucket_key(self, caller: str) -> str:
         return self._prefix + caller
 
     async def acquire(self, caller: str) -> float | None:
+        if not self.breaker.allow():
+            return self._fallback.take(caller)
         arguments: list[int | str] = [self.per_minute, repr(self.per_minute / SECONDS_PER_MINUTE)]
         try:
             wait = float(await self._take(keys=[self.bucket_key(caller)], args=arguments))
         except (RedisError, OSError, ValueError) as error:
+            self.breaker.failed()
             self._metrics.rate_limiter_errors.inc()
             if not self._redis_failing:
                 self._redis_failing = True
                 logger.warning("rate limits fall back to this process: Redis failed",
                                extra={"fields": {"error": str(error)}})  # fmt: skip
             return self._fallback.take(caller)
+        except asyncio.CancelledError:
+            self.breaker.abandoned()
+            raise
+        self.breaker.succeeded()
         if self._redis_failing:
             self._redis_failing = False
             logger.info("rate limits are shared through Redis again")
@@ -158,5 +175,9 @@ def create_rate_limiter(settings: Settings, metrics: Metrics) -> RateLimiter | N
     if settings.rate_limit is None:
         return None
     if settings.redis_url:
-        return RedisRateLimiter(settings.rate_limit, settings.redis_url, prefix=settings.redis_prefix, metrics=metrics)
+        return RedisRateLimiter(
+            settings.rate_limit, settings.redis_url, prefix=settings.redis_prefix, metrics=metrics,
+            timeout_seconds=settings.redis_timeout_seconds, breaker_failures=settings.breaker_failures,
+            breaker_open_seconds=settings.breaker_open_seconds,
+        )  # fmt: skip
     return LocalRateLimiter(settings.rate_limit)

@@ -212,6 +212,11 @@ class TranslationResult(BaseModel):
     target: str
     created_at: str
     stored: bool = Field(description="Whether the result can be fetched again by id.")
+    stored_reason: str | None = Field(
+        default=None,
+        description="Why the result was not stored; null when it was. not_requested (store: false), "
+        "store_unavailable (the store fails; /readyz says degraded), store_full, too_large (over the caller's quota).",
+    )
     expires_at: str | None = Field(description="When the stored result expires; null when not stored.")
     translations: list[TranslationItem]
 
@@ -327,8 +332,10 @@ class HealthStatus(BaseModel):
 
 
 class Readiness(BaseModel):
-    status: Literal["ready", "not_ready"]
-    reason: str | None = Field(default=None, description="Why the service is not ready.")
+    status: Literal["ready", "degraded", "not_ready"] = Field(
+        description="degraded: translations work (200) but results are not stored; `reason` says why."
+    )
+    reason: str | None = Field(default=None, description="Why the service is not ready, or degraded.")
     models: list[str] = Field(description="Bundles loaded, warmed up and serving.")
     failures: dict[str, str] = Field(description="Bundles that failed, with the reason.")
 
@@ -336,6 +343,13 @@ class Readiness(BaseModel):
         json_schema_extra={
             "examples": [
                 {"status": "ready", "reason": None, "models": ["en-de"], "failures": {}},
+                {
+                    "status": "degraded",
+                    "reason": "the result store is unavailable, so results are not stored: "
+                    "Redis store unavailable: Timeout connecting to server",
+                    "models": ["en-de"],
+                    "failures": {},
+                },
                 {"status": "not_ready", "reason": "loading models from artifacts", "models": [], "failures": {}},
             ]
         }

@@ -36,7 +36,7 @@ from service.app.errors import (
 )
 from service.app.settings import Settings
 from service.app.state import AppState
-from service.app.store import ResultStore, StoreError
+from service.app.store import CallerStore, StoreError
 from service.runtime import Translation, Translator
 
 logger = logging.getLogger("heed.translation")
@@ -108,30 +108,21 @@ class _Rendered:
 
 
 def _render(build: Callable[[], dict[str, Any]], *, keep: bool, attention: bool) -> _Rendered:
-    """Blocking: the document, its stored form and the answer's JSON, in one trip to a worker thread."""
+    """Blocking: the document, its stored form and the answer's JSON, in one trip to a worker thread. The store
+    keeps what was answered: attention only when it was asked for."""
     document = build()
-    full = to_json(document)
-    packed = pack(full) if keep else None
-    body = full if attention else to_json(without_attention(document))
+    body = to_json(document if attention else without_attention(document))
+    packed = pack(body) if keep else None
     return _Rendered(document, packed, body)
 
 
-def _answer_unstored(document: dict[str, Any], attention: bool) -> bytes:
-    unstored = marked_unstored(document)
+def _answer_unstored(document: dict[str, Any], attention: bool, reason: str) -> bytes:
+    unstored = marked_unstored(document, reason)
     return to_json(unstored if attention else without_attention(unstored))
 
 
-async def _save(state: AppState, store: ResultStore, result_id: str, packed: bytes) -> bool:
-    try:
-        return await store.save(result_id, packed)
-    except StoreError as error:
-        state.metrics.store_errors.labels(operation="save").inc()
-        logger.warning("result not stored", extra={"fields": {"result_id": result_id, "error": str(error)}})
-        return False
-
-
 async def result_response(
-    state: AppState, store: ResultStore, translator: Translator, translations: Sequence[Translation], *,
+    state: AppState, store: CallerStore, translator: Translator, translations: Sequence[Translation], *,
     with_n_best: bool, keep: bool, attention: bool,
 ) -> Response:  # fmt: skip
     """Builds the result document, stores it when asked (a failing store only marks it unstored) and answers it."""
@@ -147,13 +138,15 @@ async def result_response(
     else:
         rendered = await asyncio.to_thread(_render, build, keep=keep, attention=attention)
     body = rendered.body
-    if rendered.packed is not None and not await _save(state, store, result_id, rendered.packed):
-        body = await asyncio.to_thread(_answer_unstored, rendered.document, attention)
+    if rendered.packed is not None and not await store.save(result_id, rendered.packed):  # says why, never raises
+        reason = store.unstored_reason or "store_unavailable"
+        body = await asyncio.to_thread(_answer_unstored, rendered.document, attention, reason)
     return Response(body, media_type=JSON_MEDIA_TYPE)
 
 
-async def load_document_json(state: AppState, store: ResultStore, result_id: str) -> bytes:
-    """The stored document's JSON; 404 when the id is unknown or expired."""
+async def load_document_json(state: AppState, store: CallerStore, result_id: str) -> bytes:
+    """The stored document's JSON; 404 when the id is unknown, expired or (with API keys on) another key's;
+    410 when it was evicted (raised by the store)."""
     gone = NotFoundError(
         f"no result with id {result_id!r}: it is unknown or expired (results are kept {store.ttl_seconds} s)"
     )
@@ -169,7 +162,7 @@ async def load_document_json(state: AppState, store: ResultStore, result_id: str
     return await asyncio.to_thread(unpack, packed)
 
 
-async def load_document(state: AppState, store: ResultStore, result_id: str) -> dict[str, Any]:
+async def load_document(state: AppState, store: CallerStore, result_id: str) -> dict[str, Any]:
     body = await load_document_json(state, store, result_id)
     document: dict[str, Any] = await asyncio.to_thread(json.loads, body)
     return document

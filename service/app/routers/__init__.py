@@ -13,7 +13,9 @@ def error_responses(*statuses: int) -> ErrorResponses:
     """OpenAPI entries for the error statuses an operation can answer, all with the error body."""
     descriptions = {
         400: "Malformed JSON, invalid UTF-8 or an unsupported language pair",
-        404: "Unknown or expired id",
+        404: "Unknown or expired id (or, with API keys on, a result another key created)",
+        409: "The result was stored without attention (attention: false), which this view needs",
+        410: "The result was evicted before it expired, to make room for its caller's newer results",
         413: "Request body too large",
         415: "Body not sent as JSON",
         422: "Invalid request: the message says which field and why",

@@ -13,6 +13,7 @@ from service.app.errors import NotFoundError, TooLargeForSvgError
 from service.app.heatmap import MAX_SVG_CELLS, render_heatmap
 from service.app.routers import error_responses
 from service.app.schemas import AlignmentView, AlignRequest, TranslationResult
+from service.app.store import AttentionNotStoredError
 from service.app.translation import check_texts, force_decode, load_document, result_response
 
 router = APIRouter(prefix="/v1", tags=["alignment"])
@@ -54,7 +55,7 @@ def _svg(document: dict[str, Any], index: int, item: dict[str, Any]) -> str:
     "/translations/{result_id}/alignment",
     responses={
         200: {"content": _ALIGNMENT_CONTENT, "description": "The alignment in the asked format"},
-        **error_responses(404, 422, 503),
+        **error_responses(404, 409, 410, 422, 503),
     },
     response_class=Response,
     summary="One translation's attention and alignment: as JSON, a Pharaoh line, or an SVG heatmap",
@@ -73,6 +74,8 @@ async def get_alignment(
     item = items[index]
     if output_format == "pharaoh":
         return PlainTextResponse(item["alignment"] + "\n")
+    if "attention" not in item:  # stored as asked: without attention
+        raise AttentionNotStoredError()
     if output_format == "svg":
         svg = await asyncio.to_thread(_svg, document, index, item)
         return Response(svg, media_type=SVG_MEDIA_TYPE)

@@ -1,6 +1,15 @@
-"""GET /healthz (the process serves) and GET /readyz (every model loaded and warmed up, the store reachable)."""
+"""GET /healthz (the process serves) and GET /readyz (the replica can translate).
+
+Readiness means "can translate": every model loaded and warmed up. A failing result store does not make the
+replica unready (every replica shares the same store, and taking them all out of the Service would stop
+translations that work): /readyz answers 200 with status "degraded" and the reason instead, and
+`heed_degraded{reason="store_unavailable"}` is 1. The store check goes through the store's circuit breaker, so a
+probe never waits on a store known to be down.
+"""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
@@ -10,6 +19,7 @@ from service.app.schemas import HealthStatus, Readiness
 from service.app.store import StoreError
 
 router = APIRouter(tags=["health"])
+ReadinessStatus = Literal["ready", "degraded", "not_ready"]
 
 
 @router.get("/healthz", response_model=HealthStatus, summary="Liveness: 200 while the process serves")
@@ -21,19 +31,22 @@ async def healthz() -> HealthStatus:
     "/readyz",
     response_model=Readiness,
     responses={503: {"model": Readiness, "description": "Not ready; `reason` says why"}},
-    summary="Readiness: 200 once every bundle is loaded and has answered a warm-up translation",
+    summary="Readiness: 200 once every bundle is loaded and has answered a warm-up translation ('degraded' while "
+    "the result store fails: translations work, results are not stored)",
 )
 async def readyz(state: StateDep) -> JSONResponse:
     models = state.models
     ready, reason = state.readiness.ready, state.readiness.reason
+    status: ReadinessStatus = "ready" if ready else "not_ready"
     if ready and state.store is not None:
         try:
             await state.store.check()
         except StoreError as error:
-            ready, reason = False, f"the result store is unavailable: {error}"
+            status = "degraded"
+            reason = f"the result store is unavailable, so results are not stored: {error}"
     body = Readiness(
-        status="ready" if ready else "not_ready",
-        reason=None if ready else reason,
+        status=status,
+        reason=None if status == "ready" else reason,
         models=sorted(models.translators) if models else [],
         failures=dict(models.failures) if models else {},
     )

@@ -9,22 +9,38 @@ class StoreError(Exception):
     """The store could not be reached or refused the operation; str(error) says why."""
 
 
-class ResultStore(Protocol):
-    """Keeps result documents (opaque bytes) under their id for `ttl_seconds`, within an entry and byte cap.
+class NotStoredError(Exception):
+    """The store works but did not keep this result; `reason` is a stable code, str(error) says why."""
 
-    When the cap is reached the oldest results are evicted first. A document larger than the byte cap on its
-    own is not stored (`save` returns False).
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class EvictedError(Exception):
+    """The result was evicted to make room for its owner's newer ones before it expired."""
+
+
+class ResultStore(Protocol):
+    """Keeps result documents (opaque bytes) under their id for `ttl_seconds`, each with its owner (the caller
+    that made it: an API key's identity, or a client address).
+
+    Each owner has a quota of entries and bytes: past it, that owner's oldest results are evicted, never
+    another's, and a tombstone remembers each evicted id until the result would have expired. The store as a
+    whole has a cap too: a result that would pass it is not stored (NotStoredError "store_full") until older
+    results expire. A document larger than its owner's byte quota is not stored either ("too_large").
     """
 
     backend: str
     ttl_seconds: int
 
-    async def save(self, result_id: str, document: bytes) -> bool:
-        """Stores the document; True when stored. Raises StoreError when the store fails."""
+    async def save(self, result_id: str, document: bytes, *, owner: str) -> None:
+        """Stores the document. Raises NotStoredError when it is not kept, StoreError when the store fails."""
         ...
 
-    async def load(self, result_id: str) -> bytes | None:
-        """The document, or None when the id is unknown or expired. Raises StoreError when the store fails."""
+    async def load(self, result_id: str, *, owner: str | None) -> bytes | None:
+        """The document, or None when the id is unknown, expired, or (with `owner` given) someone else's.
+        Raises EvictedError for an evicted result, StoreError when the store fails."""
         ...
 
     async def check(self) -> None:
@@ -32,3 +48,8 @@ class ResultStore(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+def short_id(result_id: str) -> str:
+    """The first 8 characters: enough to correlate log lines, too few to fetch the result."""
+    return result_id[:8] + "…" if len(result_id) > 8 else result_id

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -138,29 +139,81 @@ def client(server: LiveServer) -> Iterator[httpx.Client]:
         yield http
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A real redis-server on a free port, without persistence, for the session."""
+def redis_binary() -> str:
     binary = shutil.which("redis-server")
     if binary is None:
         reason = "redis-server is not installed (apt-get install -y redis-server)"
         if os.environ.get("HEED_REQUIRE_REDIS"):
             pytest.fail(f"{reason}; HEED_REQUIRE_REDIS is set, so the Redis tests must run")
         pytest.skip(reason)
-    folder = tmp_path_factory.mktemp("redis")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    command = [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-               "--dir", str(folder)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        wait_until(lambda: _redis_answers(port) or process.poll() is not None, "redis-server to start", 30)
+    return binary
+
+
+class RedisProcess:
+    """A real redis-server on a fixed free port, without persistence, that a test can kill, stop and restart."""
+
+    def __init__(self, binary: str, folder: Path) -> None:
+        self.binary, self.folder = binary, folder
+        folder.mkdir(parents=True, exist_ok=True)
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+                   "--dir", str(self.folder)]  # fmt: skip
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        self.process = process
+        wait_until(lambda: _redis_answers(self.port) or process.poll() is not None, "redis-server to start", 30)
         assert process.poll() is None, "redis-server exited at start-up"
-        yield f"redis://127.0.0.1:{port}/0"
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+            self.process = None
+
+    def pause(self) -> None:
+        """SIGSTOP: the port still accepts connections (the kernel does), but nothing answers: a hung Redis."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.resume()
+            self.process.terminate()
+            self.process.wait(timeout=30)
+            self.process = None
+
+
+@contextlib.contextmanager
+def running_redis(folder: Path) -> Iterator[RedisProcess]:
+    redis = RedisProcess(redis_binary(), folder)
+    redis.start()
+    try:
+        yield redis
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        redis.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real redis-server on a free port, without persistence, for the session."""
+    with running_redis(tmp_path_factory.mktemp("redis")) as redis:
+        yield redis.url
+
+
+@pytest.fixture
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisProcess]:
+    """A redis-server of this test's own, to kill, hang and restart."""
+    with running_redis(tmp_path_factory.mktemp("own-redis")) as redis:
+        yield redis
 
 
 def _redis_answers(port: int) -> bool:

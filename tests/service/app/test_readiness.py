@@ -1,5 +1,6 @@
 """/readyz answers 503 with the reason until every bundle is loaded and warmed up, or when one failed; the
-result store being unreachable makes the service unready but never fails a translation."""
+result store being unreachable leaves the service ready to translate: 200 "degraded", with the reason (the
+outages themselves are in test_store_outages)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def test_no_models_means_not_ready(tmp_path: Path, make: str, reason: str) -> No
         assert reason in response.json()["reason"]
 
 
-def test_an_unreachable_redis_makes_the_service_unready_but_translations_still_answer(
+def test_an_unreachable_redis_leaves_the_service_ready_but_degraded_and_translations_answer(
     models_dir: Path, tmp_path: Path
 ) -> None:
     with socket.socket() as probe:  # a port nothing listens on
@@ -103,18 +104,22 @@ def test_an_unreachable_redis_makes_the_service_unready_but_translations_still_a
     with live_server(settings, wait_for="up") as live, live.client() as client:
         wait_until(lambda: live.state.readiness.ready, "the models to load")
         response = client.get("/readyz")
-        assert response.status_code == 503
+        assert response.status_code == 200, "every replica shares the store: none should leave the Service for it"
+        assert response.json()["status"] == "degraded"
         assert "result store is unavailable" in response.json()["reason"]
+        assert "Retry-After" not in response.headers
         translated = client.post("/v1/translate", json=TRANSLATE)
         assert translated.status_code == 200
         body = translated.json()
-        assert body["stored"] is False and body["expires_at"] is None
+        assert (body["stored"], body["stored_reason"], body["expires_at"]) == (False, "store_unavailable", None)
         assert body["translations"][0]["text"] == PAIRS[0][1]
         fetched = client.get(f"/v1/translations/{body['id']}")
         assert fetched.status_code == 503
         assert fetched.json()["error"]["code"] == "store_unavailable"
         metrics = client.get("/metrics").text
         assert 'heed_store_errors_total{operation="save"} 1.0' in metrics
+        assert 'heed_degraded{reason="store_unavailable"} 1.0' in metrics
+        assert 'heed_results_not_stored_total{reason="store_unavailable"} 1.0' in metrics
 
 
 def test_healthz_answers_even_when_not_ready(tmp_path: Path) -> None:

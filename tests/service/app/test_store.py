@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import resource
 import secrets
+import shutil
 import socket
+import sqlite3
+import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -14,7 +18,16 @@ import pytest
 import redis
 
 from service.app.settings import Settings
-from service.app.store import RedisResultStore, ResultStore, SQLiteResultStore, StoreError, open_store
+from service.app.store import (
+    EvictedError,
+    NotStoredError,
+    RedisResultStore,
+    ResultStore,
+    SQLiteResultStore,
+    StoreError,
+    open_store,
+)
+from service.app.store.breaker import CircuitBreaker
 
 T = TypeVar("T")
 
@@ -45,12 +58,29 @@ def redis_store(url: str, clock: Callable[[], float] | None = None, **caps: int)
     return RedisResultStore(url, prefix=f"test-{secrets.token_hex(4)}:", **options)
 
 
-async def save_all(store: ResultStore, documents: dict[str, bytes]) -> list[bool]:
-    return [await store.save(result_id, document) for result_id, document in documents.items()]
+async def saved(store: ResultStore, result_id: str, document: bytes, owner: str = "") -> bool | str:
+    """True when stored, else the reason it was not."""
+    try:
+        await store.save(result_id, document, owner=owner)
+    except NotStoredError as refusal:
+        return refusal.reason
+    return True
 
 
-async def load_all(store: ResultStore, ids: list[str]) -> list[bytes | None]:
-    return [await store.load(result_id) for result_id in ids]
+async def save_all(store: ResultStore, documents: dict[str, bytes], owner: str = "") -> list[bool | str]:
+    return [await saved(store, result_id, document, owner) for result_id, document in documents.items()]
+
+
+async def loaded(store: ResultStore, result_id: str, owner: str | None = None) -> bytes | str | None:
+    """The document, None when unknown, or "evicted"."""
+    try:
+        return await store.load(result_id, owner=owner)
+    except EvictedError:
+        return "evicted"
+
+
+async def load_all(store: ResultStore, ids: list[str], owner: str | None = None) -> list[bytes | str | None]:
+    return [await loaded(store, result_id, owner) for result_id in ids]
 
 
 # Behaviour both backends share --------------------------------------------------------------------------------------
@@ -68,27 +98,27 @@ def test_round_trip_and_unknown_ids(make_store: Callable[..., ResultStore]) -> N
     store = make_store()
     document = bytes(range(256)) * 10
 
-    async def scenario() -> tuple[bool, bytes | None, bytes | None]:
-        saved = await store.save("abc", document)
-        found, missing = await store.load("abc"), await store.load("nope")
+    async def scenario() -> tuple[bool | str, bytes | str | None, bytes | str | None]:
+        stored = await saved(store, "abc", document)
+        found, missing = await loaded(store, "abc"), await loaded(store, "nope")
         await store.check()
         await store.close()
-        return saved, found, missing
+        return stored, found, missing
 
     assert run(scenario()) == (True, document, None)
 
 
-def test_the_entry_cap_evicts_the_oldest(make_store: Callable[..., ResultStore]) -> None:
+def test_the_entry_cap_evicts_the_oldest_and_remembers_them_as_evicted(make_store: Callable[..., ResultStore]) -> None:
     store = make_store(max_entries=3)
     documents = {f"id{i}": f"document {i}".encode() for i in range(5)}
 
-    async def scenario() -> list[bytes | None]:
+    async def scenario() -> list[bytes | str | None]:
         await save_all(store, documents)
-        loaded = await load_all(store, list(documents))
+        found = await load_all(store, list(documents))
         await store.close()
-        return loaded
+        return found
 
-    assert run(scenario()) == [None, None, b"document 2", b"document 3", b"document 4"]
+    assert run(scenario()) == ["evicted", "evicted", b"document 2", b"document 3", b"document 4"]
 
 
 def test_the_byte_cap_evicts_the_oldest_and_refuses_a_document_larger_than_the_cap(
@@ -97,15 +127,15 @@ def test_the_byte_cap_evicts_the_oldest_and_refuses_a_document_larger_than_the_c
     store = make_store(max_bytes=1000)
     documents = {f"id{i}": bytes([i]) * 300 for i in range(5)}
 
-    async def scenario() -> tuple[list[bool], list[bytes | None]]:
-        saved = await save_all(store, {**documents, "huge": b"x" * 1001})
-        loaded = await load_all(store, [*documents, "huge"])
+    async def scenario() -> tuple[list[bool | str], list[bytes | str | None]]:
+        stored = await save_all(store, {**documents, "huge": b"x" * 1001})
+        found = await load_all(store, [*documents, "huge"])
         await store.close()
-        return saved, loaded
+        return stored, found
 
-    saved, loaded = run(scenario())
-    assert saved == [True] * 5 + [False]
-    assert loaded == [None, None, documents["id2"], documents["id3"], documents["id4"], None]
+    stored, found = run(scenario())
+    assert stored == [True] * 5 + ["too_large"]
+    assert found == ["evicted", "evicted", documents["id2"], documents["id3"], documents["id4"], None]
 
 
 def test_open_store_picks_the_backend_from_settings(tmp_path: Path, redis_url: str) -> None:
@@ -114,6 +144,105 @@ def test_open_store_picks_the_backend_from_settings(tmp_path: Path, redis_url: s
     assert (sqlite.backend, redis_backed.backend) == ("sqlite", "redis")
     run(sqlite.close())
     run(redis_backed.close())
+
+
+def test_quotas_are_per_owner_so_one_owner_only_ever_evicts_its_own(make_store: Callable[..., ResultStore]) -> None:
+    store = make_store(max_entries_per_owner=2)
+
+    async def scenario() -> tuple[list[bool | str], list[bytes | str | None], list[bytes | str | None]]:
+        stored = [await saved(store, "b1", b"b one", "b")]
+        stored += await save_all(store, {"a1": b"a one", "a2": b"a two", "a3": b"a three", "a4": b"a four"}, "a")
+        as_a = await load_all(store, ["a1", "a2", "a3", "a4"], owner="a")
+        as_b = await load_all(store, ["b1", "a1", "a4"], owner="b")
+        await store.close()
+        return stored, as_a, as_b
+
+    stored, as_a, as_b = run(scenario())
+    assert stored == [True] * 5
+    assert as_a == ["evicted", "evicted", b"a three", b"a four"]
+    assert as_b == [b"b one", None, None], "another owner's results, evicted or not, are unknown to b"
+
+
+def test_a_byte_quota_evicts_as_many_of_the_owners_oldest_as_it_takes(make_store: Callable[..., ResultStore]) -> None:
+    store = make_store(max_bytes_per_owner=1000)
+
+    async def scenario() -> list[bytes | str | None]:
+        await save_all(store, {"small1": b"1" * 300, "small2": b"2" * 300, "small3": b"3" * 300})
+        await save_all(store, {"other": b"o" * 900}, owner="other")
+        assert await saved(store, "big", b"B" * 700) is True
+        found = await load_all(store, ["small1", "small2", "small3", "big", "other"])
+        await store.close()
+        return found
+
+    assert run(scenario()) == ["evicted", "evicted", b"3" * 300, b"B" * 700, b"o" * 900]
+
+
+def test_a_full_store_refuses_new_results_rather_than_evict_another_owners(
+    make_store: Callable[..., ResultStore],
+) -> None:
+    store = make_store(max_entries=3, max_entries_per_owner=2)
+
+    async def scenario() -> tuple[list[bool | str], list[bytes | str | None]]:
+        stored = await save_all(store, {"a1": b"a1", "a2": b"a2"}, "a")
+        stored += await save_all(store, {"b1": b"b1", "b2": b"b2"}, "b")
+        stored += await save_all(store, {"a3": b"a3"}, "a")  # a's own a1 makes room
+        found = await load_all(store, ["a1", "a2", "a3", "b1", "b2"])
+        await store.close()
+        return stored, found
+
+    stored, found = run(scenario())
+    assert stored == [True, True, True, "store_full", True]
+    assert found == ["evicted", b"a2", b"a3", b"b1", None]
+
+
+def test_open_store_puts_the_backend_behind_a_circuit_breaker(tmp_path: Path) -> None:
+    store = open_store(Settings(sqlite_path=tmp_path / "a.sqlite3", breaker_failures=2, breaker_open_seconds=60))
+    replace_by_a_directory(tmp_path / "a.sqlite3")
+
+    async def scenario() -> list[str]:
+        errors = []
+        for _ in range(3):
+            with pytest.raises(StoreError) as caught:
+                await store.save("x", b"y", owner="")
+            errors.append(str(caught.value))
+        await store.close()
+        return errors
+
+    errors = run(scenario())
+    assert "was deleted or replaced" in errors[0]
+    assert "cannot open the SQLite result store" in errors[1] and "not tried again" not in errors[1]
+    assert "not tried again for 60.0 s" in errors[2], "the open breaker answers without trying"
+    assert store.breaker.state == "open" and store.failure is not None
+
+
+# The circuit breaker -------------------------------------------------------------------------------------------------
+
+
+def test_the_breaker_opens_after_consecutive_failures_and_lets_one_probe_through_when_the_time_is_up() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(3, 5.0, clock=clock)
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.failed()
+    assert breaker.allow()
+    breaker.succeeded()  # a success in between starts the count again
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.failed()
+    assert breaker.state == "open" and not breaker.allow()
+    clock.now += 4.9
+    assert not breaker.allow() and breaker.seconds_until_retry() == pytest.approx(0.1)
+    clock.now += 0.1
+    assert breaker.allow(), "one probe when the time is up"
+    assert not breaker.allow(), "and only one, while it is out"
+    breaker.abandoned()  # the probe's request was cancelled: another may try
+    assert breaker.allow()
+    breaker.failed()
+    assert breaker.state == "open" and not breaker.allow(), "a failed probe opens the breaker again at once"
+    clock.now += 5
+    assert breaker.allow()
+    breaker.succeeded()
+    assert breaker.state == "closed" and breaker.allow() and breaker.allow()
 
 
 # SQLite --------------------------------------------------------------------------------------------------------------
@@ -170,6 +299,80 @@ def test_sqlite_at_an_unusable_path_is_a_store_error(tmp_path: Path) -> None:
         sqlite_store(blocker / "results.sqlite3")
 
 
+def replace_by_a_directory(database: Path) -> None:
+    """The database path becomes a directory: no process, root included, can write it as a database."""
+    for leftover in database.parent.glob(database.name + "*"):
+        leftover.unlink()
+    database.mkdir()
+
+
+def test_sqlite_notices_its_directory_deleted_and_recovers_once_it_is_back(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    store = sqlite_store(folder / "results.sqlite3")
+    store.save_blocking("before", b"kept")
+    shutil.rmtree(folder)  # the open file lives on, unlinked: writes would succeed and vanish at restart
+    with pytest.raises(StoreError, match="was deleted or replaced"):
+        store.save_blocking("lost", b"would be lost")
+    for operation in (lambda: store.save_blocking("lost", b"x"), lambda: store.load_blocking("before"), store.totals):
+        with pytest.raises(StoreError, match="unable to open database file"):
+            operation()  # the directory is not recreated behind the operator's back
+    folder.mkdir()
+    store.save_blocking("after", b"stored again")  # the next write reopens the file: recovered
+    assert store.load_blocking("after") == b"stored again"
+    assert store.load_blocking("before") is None and store.totals() == (1, len(b"stored again"))
+
+
+def test_sqlite_notices_its_file_replaced_and_recovers_once_the_path_is_usable(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite3"
+    store = sqlite_store(path)
+    store.save_blocking("before", b"kept")
+    replace_by_a_directory(path)
+    with pytest.raises(StoreError, match="was deleted or replaced"):
+        store.save_blocking("lost", b"x")
+    with pytest.raises(StoreError, match="unable to open database file"):
+        store.save_blocking("lost", b"x")
+    path.rmdir()
+    store.save_blocking("after", b"stored again")
+    assert store.load_blocking("after") == b"stored again"
+
+
+def test_sqlite_notices_a_full_disk_and_recovers_once_there_is_room(tmp_path: Path) -> None:
+    """RLIMIT_FSIZE makes a write past the limit fail with EFBIG, for root too, as a full disk does."""
+    path = tmp_path / "results.sqlite3"
+    store = sqlite_store(path, max_bytes=10_000_000)
+    store.save_blocking("small", b"s" * 100)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (256 * 1024, hard))
+    try:
+        with pytest.raises(StoreError, match="cannot save"):
+            store.save_blocking("big", secrets.token_bytes(1_000_000))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    assert store.load_blocking("big") is None
+    store.save_blocking("big", b"b" * 1_000_000)
+    assert store.load_blocking("big") == b"b" * 1_000_000 and store.load_blocking("small") == b"s" * 100
+
+
+def test_sqlite_brings_a_file_of_the_previous_version_up_to_date(tmp_path: Path) -> None:
+    path = tmp_path / "results.sqlite3"
+    with sqlite3.connect(path) as old:  # the schema before owners, with one result in it
+        old.executescript(
+            "CREATE TABLE results (id TEXT PRIMARY KEY, created_at REAL NOT NULL, expires_at REAL NOT NULL, "
+            "size INTEGER NOT NULL, body BLOB NOT NULL);"
+            "CREATE TABLE totals (singleton INTEGER PRIMARY KEY CHECK (singleton = 0), entries INTEGER NOT NULL, "
+            "bytes INTEGER NOT NULL);"
+            "INSERT INTO totals VALUES (0, 1, 3);"
+            f"INSERT INTO results VALUES ('old', {time.time()}, {time.time() + 100}, 3, X'6F6C64');"
+        )
+    old.close()
+    store = sqlite_store(path, max_entries_per_owner=1)
+    assert store.load_blocking("old") == b"old"
+    store.save_blocking("new", b"new")  # the old result counts against the quota of the owner "" it now has
+    with pytest.raises(EvictedError):
+        store.load_blocking("old")
+    assert store.totals() == (1, 3)
+
+
 # Redis ---------------------------------------------------------------------------------------------------------------
 
 
@@ -198,10 +401,11 @@ def test_redis_bookkeeping_forgets_expired_results(redis_url: str) -> None:
         await store.close()
 
     run(scenario())
-    index, sizes, total = store.bookkeeping_keys
+    index, sizes, total, owners = store.bookkeeping_keys
     client = redis.Redis.from_url(redis_url)
     assert client.zrange(index, 0, -1) == [b"second"]
     assert client.hgetall(sizes) == {b"second": b"3"}
+    assert client.hgetall(owners) == {b"second": b""}
     assert client.get(total) == b"3"
     client.close()
 

@@ -77,12 +77,14 @@ def test_n_best_lists_hypotheses_best_first(client: httpx.Client) -> None:
     assert scores == sorted(scores, reverse=True)
 
 
-def test_attention_false_leaves_matrices_out_of_the_response_but_keeps_them_stored(client: httpx.Client) -> None:
+def test_attention_false_leaves_matrices_out_of_the_response_and_of_the_store(client: httpx.Client) -> None:
     body = translate(client, PAIRS[1][0], attention=False)
     assert "attention" not in body["translations"][0]
     stored = client.get(f"/v1/translations/{body['id']}").json()
-    assert_attention_well_formed(stored["translations"][0])
-    lean = client.get(f"/v1/translations/{body['id']}", params={"attention": "false"}).json()
+    assert stored == body, "the store keeps what was asked for: a later fetch cannot ask for attention"
+    full = translate(client, PAIRS[1][0])
+    assert_attention_well_formed(client.get(f"/v1/translations/{full['id']}").json()["translations"][0])
+    lean = client.get(f"/v1/translations/{full['id']}", params={"attention": "false"}).json()
     assert "attention" not in lean["translations"][0]
 
 

@@ -227,6 +227,22 @@ def test_refusals_are_counted(anonymous: httpx.Client) -> None:
     assert after - before == 2
 
 
+def test_a_stored_result_is_readable_only_with_the_key_that_made_it(anonymous: httpx.Client) -> None:
+    made = anonymous.post("/v1/translate", json={**TRANSLATE, "store": True}, headers=bearer(LISTED_KEY)).json()
+    assert made["stored"] is True
+    result, unknown = f"/v1/translations/{made['id']}", "/v1/translations/" + "u" * 22
+    assert anonymous.get(result, headers=bearer(LISTED_KEY)).json() == made
+    assert anonymous.get(result + "/alignment", headers=bearer(LISTED_KEY)).status_code == 200
+    for path in (result, result + "/alignment"):
+        other_key = anonymous.get(path, headers=bearer(FILE_KEY))
+        never_made = anonymous.get(path.replace(made["id"], "u" * 22), headers=bearer(FILE_KEY))
+        assert other_key.status_code == never_made.status_code == 404, "another key's result is simply unknown"
+        assert other_key.json()["error"]["message"].replace(made["id"], "ID") == never_made.json()["error"][
+            "message"
+        ].replace("u" * 22, "ID")
+    assert anonymous.get(unknown, headers=bearer(LISTED_KEY)).status_code == 404
+
+
 def test_without_keys_nothing_needs_one(client: httpx.Client) -> None:
     assert client.get("/v1/models").status_code == 200
     spec = client.get("/openapi.json").json()
@@ -241,7 +257,8 @@ def client(models_dir: Path, tmp_path: Path) -> Iterator[httpx.Client]:
 
 
 def test_keys_never_reach_the_logs(models_dir: Path, keys_file: Path, tmp_path: Path) -> None:
-    """At debug level, with every way of sending a key, right and wrong, in valid and broken requests."""
+    """At debug level, with every way of sending a key, right and wrong, in valid and broken requests; nor do
+    result ids, in full."""
     sent_ids: list[str] = []
 
     def request_id() -> dict[str, str]:
@@ -259,11 +276,21 @@ def test_keys_never_reach_the_logs(models_dir: Path, keys_file: Path, tmp_path: 
             http.post("/translate", data={**LT_FORM, "api_key": key, "q": ""}, headers=request_id())
             http.post("/translate", data={**LT_FORM, "api_key": key}, files={"f": ("f", b"x")}, headers=request_id())
             http.get("/languages", params={"api_key": key}, headers=request_id())
+        made = http.post(
+            "/v1/translate", json={**TRANSLATE, "store": True}, headers={**bearer(FILE_KEY), **request_id()}
+        )
+        result_id = made.json()["id"]
+        for key in (FILE_KEY, LISTED_KEY):  # its own key, then another: 200, then 404
+            http.get(f"/v1/translations/{result_id}", headers={**bearer(key), **request_id()})
+            http.get(f"/v1/translations/{result_id}/alignment", headers={**bearer(key), **request_id()})
         server.terminate()
         assert server.process.wait(timeout=120) == 0
     output = server.output()
     for key in (LISTED_KEY, FILE_KEY, WRONG_KEY):
         assert key not in output
     assert PAIRS[0][0] not in output and PAIRS[1][0] not in output, "input text is not logged"
+    assert result_id not in output, "a result id is all it takes to read a result: logs carry 8 characters of it"
+    paths = {record["path"] for record in server.access_records()}
+    assert {f"/v1/translations/{result_id[:8]}…", f"/v1/translations/{result_id[:8]}…/alignment"} <= paths
     logged = [record["request_id"] for record in server.access_records() if record["path"] != "/readyz"]
     assert sorted(logged) == sorted(sent_ids), "one access line per request, with its id"

@@ -1,11 +1,12 @@
 """Rate limits: per API key (per client address when keys are off), 429 with Retry-After beyond them; probes
 are never limited; X-Forwarded-For counts only as far as `trusted_proxies` says; with Redis the replicas
-share one limit, and fall back to their own when Redis is gone."""
+share one limit, and fall back to their own when Redis is gone or hung (a circuit breaker then skips Redis)."""
 
 from __future__ import annotations
 
 import logging
 import socket
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +15,7 @@ import httpx
 import pytest
 
 from service.app.ratelimit import LocalRateLimiter, retry_after_header
-from tests.service.app.conftest import LiveServer, live_server, server_settings
+from tests.service.app.conftest import LiveServer, live_server, running_redis, server_settings
 from tests.service.app.test_operations import metric_samples, sample_value
 from tests.tiny_corpus import PAIRS
 
@@ -157,6 +158,32 @@ def test_without_redis_each_replica_falls_back_to_its_own_buckets(models_dir: Pa
         assert statuses == [503, 503, 429]  # the store is unreachable too; the limit holds all the same
         errors = sample_value(metric_samples(client), "heed_rate_limiter_errors", "heed_rate_limiter_errors_total")
     assert errors == 3
+
+
+def test_a_hung_redis_sends_the_limits_to_local_buckets_after_a_few_short_timeouts(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    """Redis stopped with SIGSTOP: each check waits one LAN-sized timeout until the breaker opens after two, and
+    then goes straight to this process's buckets, which keep the limit."""
+    with running_redis(tmp_path / "redis") as redis_process:
+        settings = server_settings(
+            models_dir, tmp_path, api_keys=KEY_A, rate_limit=3, redis_url=redis_process.url,
+            redis_timeout_seconds=0.05, breaker_failures=2, breaker_open_seconds=60,
+        )  # fmt: skip
+        with live_server(settings) as live, live.client(headers=bearer(KEY_A)) as client:
+            assert client.get("/v1/models").status_code == 200
+            redis_process.pause()
+            try:
+                started = time.perf_counter()
+                statuses = [client.get("/v1/models").status_code for _ in range(4)]
+                elapsed = time.perf_counter() - started
+            finally:
+                redis_process.resume()
+            samples = metric_samples(client)
+    assert statuses == [200, 200, 200, 429], "the local buckets start full and hold the limit"
+    assert elapsed < 1.0, f"four checks took {elapsed:.2f} s against a hung Redis"
+    assert sample_value(samples, "heed_rate_limiter_errors", "heed_rate_limiter_errors_total") == 2
+    assert sample_value(samples, "heed_circuit_open", "heed_circuit_open", dependency="rate_limiter") == 1
 
 
 def test_the_openapi_document_declares_the_429s(keyed_limited: LiveServer) -> None:
