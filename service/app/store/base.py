@@ -43,8 +43,9 @@ class ResultStore(Protocol):
         Raises EvictedError for an evicted result, StoreError when the store fails."""
         ...
 
-    async def check(self) -> None:
-        """Raises StoreError when the store cannot serve."""
+    async def check(self, *, write: bool = False) -> None:
+        """Raises StoreError when the store cannot serve: cannot be reached or read, or with `write`, cannot
+        take a (tiny, temporary) write, which is how a store whose writes failed is known to have recovered."""
         ...
 
     async def close(self) -> None: ...

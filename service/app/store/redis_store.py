@@ -172,9 +172,11 @@ class RedisResultStore:
             raise EvictedError(result_id)
         return bytes(document)
 
-    async def check(self) -> None:
+    async def check(self, *, write: bool = False) -> None:
         try:
             await self._client.ping()
+            if write:
+                await self._client.set(f"{self._prefix}probe", b"1", px=1000)
         except (RedisError, OSError) as error:
             raise StoreError(f"Redis store unavailable: {error}") from error
 

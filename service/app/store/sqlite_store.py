@@ -139,8 +139,8 @@ class SQLiteResultStore:
     async def load(self, result_id: str, *, owner: str | None = None) -> bytes | None:
         return await asyncio.to_thread(self.load_blocking, result_id, owner)
 
-    async def check(self) -> None:
-        await asyncio.to_thread(self._check_blocking)
+    async def check(self, *, write: bool = False) -> None:
+        await asyncio.to_thread(self.check_blocking, write)
 
     async def close(self) -> None:
         with self._lock:
@@ -214,11 +214,15 @@ class SQLiteResultStore:
             raise EvictedError(result_id)
         return None
 
-    def _check_blocking(self) -> None:
+    def check_blocking(self, write: bool = False) -> None:
         with self._lock:
             connection = self._usable_connection()
             try:
                 connection.execute("SELECT 1 FROM totals").fetchone()
+                if write:  # a row written and deleted in one committed transaction: it reaches the WAL
+                    with _Transaction(connection):
+                        connection.execute("INSERT OR REPLACE INTO evicted (id, owner, expires_at) VALUES ('', '', 0)")
+                        connection.execute("DELETE FROM evicted WHERE id = ''")
             except sqlite3.Error as error:
                 self._drop_connection()
                 raise StoreError(f"SQLite store unavailable: {error}") from error

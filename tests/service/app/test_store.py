@@ -215,6 +215,37 @@ def test_open_store_puts_the_backend_behind_a_circuit_breaker(tmp_path: Path) ->
     assert store.breaker.state == "open" and store.failure is not None
 
 
+def test_a_failed_write_is_only_cleared_by_a_write(tmp_path: Path) -> None:
+    """A full disk still serves reads: the store stays "failing" (so /readyz stays degraded) until a write
+    works, and its check then probes with a write of its own."""
+    store = open_store(Settings(sqlite_path=tmp_path / "a.sqlite3", breaker_failures=100))
+
+    async def scenario() -> list[str | None]:
+        await store.save("before", b"kept", owner="")
+        failures = []
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (0, hard))  # no file may grow: a full disk
+        try:
+            with pytest.raises(StoreError):
+                await store.save("during", b"lost", owner="")
+            failures.append(store.failure)
+            with pytest.raises(StoreError):
+                await store.check()
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        failures.append(store.failure)
+        await store.load("before", owner=None)  # a read that works does not clear a write failure
+        failures.append(store.failure)
+        await store.check()  # probes with a write, which works again
+        failures.append(store.failure)
+        await store.close()
+        return failures
+
+    during, after_check, after_read, recovered = run(scenario())
+    assert during is not None and after_check is not None and after_read is not None
+    assert recovered is None
+
+
 # The circuit breaker -------------------------------------------------------------------------------------------------
 
 

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import shutil
 import statistics
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from tests.service.app.conftest import RedisProcess, live_server, server_settings, wait_until
 from tests.service.app.test_operations import metric_samples, sample_value
@@ -137,6 +139,35 @@ def test_a_deleted_sqlite_directory_degrades_readiness_until_it_is_back(models_d
         after = stored_result(client)
         assert client.get(f"/v1/translations/{after['id']}").status_code == 200
         assert (folder / "results.sqlite3").exists()
+
+
+def set_immutable(files: list[Path], on: bool) -> None:
+    """chattr +i: no process may write the file, root included (chmod does not stop root)."""
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        pytest.skip("chattr is not installed (e2fsprogs)")
+    done = subprocess.run([chattr, "+i" if on else "-i", *map(str, files)], capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"chattr is not allowed here (needs CAP_LINUX_IMMUTABLE and ext4 or alike): {done.stderr}")
+
+
+def test_a_read_only_sqlite_file_degrades_readiness_until_it_is_writable_again(
+    models_dir: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "results.sqlite3"
+    settings = server_settings(models_dir, tmp_path, sqlite_path=path, breaker_open_seconds=0.5)
+    with live_server(settings) as live, live.client() as client:
+        stored_result(client)
+        files = [path, path.with_name(path.name + "-wal")]
+        set_immutable(files, True)
+        try:
+            assert_translates_unstored(client)
+            assert_degraded(client, "SQLite")
+        finally:
+            set_immutable(files, False)
+        wait_until(lambda: readiness(client)[1]["status"] == "ready", "the store to recover", RECOVERY_SECONDS)
+        after = stored_result(client)
+        assert client.get(f"/v1/translations/{after['id']}").status_code == 200
 
 
 def test_a_result_keeps_only_what_was_asked_for_and_one_evicted_by_the_quota_answers_410(
