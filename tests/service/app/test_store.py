@@ -441,6 +441,24 @@ def test_redis_bookkeeping_forgets_expired_results(redis_url: str) -> None:
     client.close()
 
 
+def test_redis_tombstones_expire_when_the_evicted_result_would_have(redis_url: str) -> None:
+    clock = Clock()
+    store = redis_store(redis_url, clock, max_entries_per_owner=1)
+
+    async def scenario() -> None:
+        await store.save("first", b"1", owner="a")
+        clock.now += 40  # "first" has 60 s left when "second" evicts it
+        await store.save("second", b"2", owner="a")
+        await store.close()
+
+    run(scenario())
+    client = redis.Redis.from_url(redis_url)
+    assert client.get(store.tombstone_key("first")) == b"a"
+    assert 59_000 < client.pttl(store.tombstone_key("first")) <= 60_000
+    assert client.exists(store.document_key("first")) == 0
+    client.close()
+
+
 def test_an_unreachable_redis_is_a_store_error() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
