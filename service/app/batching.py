@@ -15,8 +15,8 @@ Cost: before a request is admitted its work is estimated in decoder row-steps (s
 
 Fairness: a request whose estimate fits in one slice (`slice_work` row-steps) is light, and light requests
 share batches freely. A heavier one is decoded in slices of at most `slice_work` row-steps holding only its own
-sentences, and never on more than one worker at a time, so with two workers light requests always find one
-free, and with more heavy work than workers they wait for at most one slice. Among waiting requests the one
+sentences, never on more than one worker at a time, and heavy requests together hold at most `workers - 1`
+workers, so that light requests always find one free (with two workers or more). Among waiting requests the one
 that has had the least work dispatched goes first.
 
 Dropping: a request that stops waiting (timeout, disconnect, shutdown) cancels its sentences; those still
@@ -325,6 +325,8 @@ class BatchingScheduler(_SchedulerBase):
         self._dispatcher: asyncio.Task[None] | None = None
         self._batches: set[asyncio.Task[None]] = set()
         self._running_jobs: set[_Job] = set()
+        self._heavy_slots = max(1, workers - 1)  # the rest are kept for light requests
+        self._heavy_running = 0  # batches of heavy requests being decoded
         self._requests_inside = 0  # translate() calls waiting for their sentences
 
     async def start(self) -> None:
@@ -397,6 +399,7 @@ class BatchingScheduler(_SchedulerBase):
             for job in batch:
                 job.request.running += 1
                 job.request.dispatched += job.work
+            self._heavy_running += not batch[0].request.light
             self._running_jobs.update(batch)
             task = asyncio.create_task(self._execute(batch))
             self._batches.add(task)
@@ -406,7 +409,8 @@ class BatchingScheduler(_SchedulerBase):
         """The next sentence to decode: of the waiting requests that may start a batch, the one that has had the
         least work so far (a light request arriving beside heavy ones goes first), oldest first among equals."""
         self._drop_cancelled()
-        eligible = [job for job in self._queue if job.eligible]
+        heavy_allowed = self._heavy_running < self._heavy_slots
+        eligible = [job for job in self._queue if job.eligible and (heavy_allowed or job.request.light)]
         return min(eligible, key=lambda job: job.request.dispatched, default=None)
 
     async def _collect_batch(self) -> list[_Job]:
@@ -502,6 +506,7 @@ class BatchingScheduler(_SchedulerBase):
         finally:
             for job in batch:
                 job.request.running -= 1
+            self._heavy_running -= not batch[0].request.light
             self._running_jobs.difference_update(batch)
             self._slots.release()
             self._arrived.set()  # the batch's request may start its next slice

@@ -9,6 +9,14 @@ Over the tiny test bundle by default; `HEED_SOAK_MODELS_DIR=artifacts` soaks rea
 resident memory grows by at most 10% from the end of the warm-up (the first 10% of requests) to the end; the
 result store never holds more than its cap (HEED_STORE_MAX_ENTRIES=2000, well under the results written).
 The figures are printed.
+
+`test_soak_mixed` is the mixed run: light clients send single sentences, first alone, then beside heavy
+clients each sending requests close to the per-request work budget (HEED_MAX_REQUEST_WORK, default settings).
+What must hold: every request answers 200; light requests keep their median latency within 4 times (plus
+0.1 s) of their median alone; resident memory stays under the Kubernetes limit. `HEED_SOAK_MIXED_SECONDS`
+(default 60) is the length of each phase.
+
+    HEED_SOAK_MODELS_DIR=artifacts python -m pytest tests/service/hardening/test_soak.py -m soak -s -k mixed
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import itertools
 import os
 import sqlite3
+import statistics
 import threading
 import time
 from collections import Counter
@@ -169,3 +178,87 @@ def test_soak(request: pytest.FixtureRequest, tmp_path: Path) -> None:
     if soak.kinds["translate"] > STORE_CAP:
         assert final_entries == STORE_CAP, "the store filled up to its cap and evicted the oldest results"
     assert exit_code == 0
+
+
+MIXED_SECONDS = float(os.environ.get("HEED_SOAK_MIXED_SECONDS", "60"))
+LIGHT_CLIENTS, HEAVY_CLIENTS = 4, 2
+K8S_MEMORY_LIMIT_MIB = 768  # deploy/k8s/translator.yaml
+# Three sources past the model's 256-piece cap, each decoding to the output length limit at beam 4: 6,939 of the
+# default budget's 7,000 row-steps (service/app/cost.py).
+HEAVY_BODY = {"source": "en", "target": "de", "text": [" ".join(map(str, range(400)))] * 3, "beam_size": 4,
+              "store": False}  # fmt: skip
+
+
+@dataclass
+class MixedRun:
+    server: ServeProcess
+    light: list[float] = field(default_factory=list)  # seconds per light request
+    heavy: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    rss_kib: list[int] = field(default_factory=list)
+
+
+def _timed(http: httpx.Client, body: dict[str, Any], into: list[float], run: MixedRun) -> None:
+    started = time.perf_counter()
+    response = http.post("/v1/translate", json=body)
+    into.append(time.perf_counter() - started)
+    if response.status_code != 200:
+        run.errors.append(f"{response.status_code} {response.text[:200]}")
+
+
+def _mixed_client(run: MixedRun, heavy: bool, until: float, number: int) -> None:
+    with httpx.Client(base_url=run.server.url, timeout=120) as http:
+        sent = 0
+        while time.perf_counter() < until:
+            if heavy:
+                _timed(http, HEAVY_BODY, run.heavy, run)
+            else:
+                source = _pair(number + sent)[0]
+                _timed(http, {"source": "en", "target": "de", "text": source, "store": False}, run.light, run)
+                run.rss_kib.append(run.server.rss_kib())
+            sent += 1
+
+
+def _phase(run: MixedRun, heavy_clients: int) -> list[float]:
+    until = time.perf_counter() + MIXED_SECONDS
+    light_before = len(run.light)
+    threads = [threading.Thread(target=_mixed_client, args=(run, False, until, n)) for n in range(LIGHT_CLIENTS)]
+    threads += [threading.Thread(target=_mixed_client, args=(run, True, until, n)) for n in range(heavy_clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return run.light[light_before:]
+
+
+def _percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+@pytest.mark.soak
+def test_soak_mixed(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    models, _ = _models(request)
+    with serve_process(models, tmp_path) as server:
+        run = MixedRun(server)
+        alone = _phase(run, 0)
+        beside = _phase(run, HEAVY_CLIENTS)
+        peak_mib = max(run.rss_kib) / 1024
+
+    def ms(value: float) -> float:
+        return round(value * 1000, 1)
+
+    figures = {
+        "models": str(models), "seconds_per_phase": MIXED_SECONDS, "light_clients": LIGHT_CLIENTS,
+        "heavy_clients": HEAVY_CLIENTS, "light_requests_alone": len(alone), "light_requests_beside": len(beside),
+        "heavy_requests": len(run.heavy), "errors": len(run.errors),
+        "light_ms_alone_p50_p99": (ms(statistics.median(alone)), ms(_percentile(alone, 0.99))),
+        "light_ms_beside_heavy_p50_p99": (ms(statistics.median(beside)), ms(_percentile(beside, 0.99))),
+        "heavy_seconds_p50_max": (round(statistics.median(run.heavy), 2), round(max(run.heavy), 2)),
+        "rss_mib_peak": round(peak_mib, 1),
+    }  # fmt: skip
+    print("\nmixed soak figures:", figures)
+    assert run.errors == [], run.errors[:10]
+    assert run.heavy, "heavy requests ran beside the light ones"
+    assert statistics.median(beside) <= 4 * statistics.median(alone) + 0.1, figures
+    assert peak_mib < K8S_MEMORY_LIMIT_MIB, figures
