@@ -153,34 +153,40 @@ def _served_examples(body: dict[str, Any], pairs: list[tuple[str, str]]) -> None
             example["source"], example["target"] = pairs[0]
 
 
-def _served_bundles(body: dict[str, Any], models: ServingModels) -> None:
+def _served_bundles(body: dict[str, Any], models: ServingModels, *, auto: bool) -> None:
     """TranslateRequest and AlignRequest: source, target and model as enums of what is served. When there are
     several pairs, the enums would also admit pairs not served (en-de and de-en admit en→en) and a model with
-    another pair than its own, so the body also lists each pair with the bundles that translate it."""
+    another pair than its own, so the body also lists each pair with the bundles that translate it. `auto`: source
+    may also be "auto" (detected per text; whether a model translates the language found depends on the text)."""
     names_by_pair: dict[tuple[str, str], list[str]] = {}
     for name, translator in sorted(models.translators.items()):
         names_by_pair.setdefault((translator.source_language, translator.target_language), []).append(name)
     properties = body.get("properties", {})
-    _only(properties["source"], sorted({source for source, _ in names_by_pair}))
-    _only(properties["target"], sorted({target for _, target in names_by_pair}))
+    targets = sorted({target for _, target in names_by_pair})
+    _only(properties["source"], sorted({source for source, _ in names_by_pair}) + (["auto"] if auto else []))
+    _only(properties["target"], targets)
     properties["model"]["anyOf"] = [{"type": "string", "enum": sorted(models.translators)}, {"type": "null"}]
-    if len(names_by_pair) > 1:
+    if len(names_by_pair) > 1 or auto:
         branches = [{"properties": {"source": {"const": source}, "target": {"const": target},
                                     "model": {"enum": [*names, None]}}}
                     for (source, target), names in sorted(names_by_pair.items())]  # fmt: skip
+        if auto:
+            branches.append(
+                {"properties": {"source": {"const": "auto"}, "model": {"enum": [*sorted(models.translators), None]}}}
+            )
         body.setdefault("allOf", []).append({"oneOf": branches})
     _served_examples(body, sorted(names_by_pair))
 
 
 def _served_libretranslate_pairs(body: dict[str, Any], models: ServingModels) -> None:
-    """LibreTranslate's source and target as enums; source "auto" wherever it is answered (a target that one
-    source language translates into). A per-target list when the enums alone would admit pairs not served."""
+    """LibreTranslate's source and target as enums, with source "auto" (detected per text) for every target. A
+    per-target list when the enums alone would admit pairs not served."""
     pairs = models.language_pairs()
     sources_by_target: dict[str, list[str]] = {}
     for source, target in pairs:
         sources_by_target.setdefault(target, []).append(source)
     for sources in sources_by_target.values():
-        sources.extend(["auto"] if len(sources) == 1 else [])
+        sources.append("auto")
     every_source = sorted({source for sources in sources_by_target.values() for source in sources})
     _only(body["properties"]["source"], every_source)
     _only(body["properties"]["target"], sorted(sources_by_target))
@@ -204,9 +210,10 @@ def _state_the_languages(schema: dict[str, Any], models: ServingModels) -> None:
     components = schema.get("components", {}).get("schemas", {})
     for name in ("TranslateRequest", "AlignRequest"):
         if name in components:
-            _served_bundles(components[name], models)
+            _served_bundles(components[name], models, auto=name == "TranslateRequest")
     for body in _libretranslate_bodies(schema):
-        _served_libretranslate_pairs(body, models)
+        if "source" in body.get("properties", {}):  # /detect's body has none
+            _served_libretranslate_pairs(body, models)
 
 
 def complete_openapi(schema: dict[str, Any], settings: Settings, models: ServingModels | None = None) -> dict[str, Any]:

@@ -1,10 +1,11 @@
-"""LibreTranslate's wire format: POST /translate (JSON or form data) and GET /languages.
+"""LibreTranslate's wire format: POST /translate and POST /detect (JSON or form data) and GET /languages.
 
 Errors here are `{"error": "..."}` with status 400, as LibreTranslate answers them (see errors.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 from urllib.parse import parse_qsl
@@ -13,21 +14,24 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from service.app.batching import DecodeOptions
+from service.app.batching import DecodeOptions, TranslationScheduler
 from service.app.deps import ModelsDep, SchedulerDep, StateDep
+from service.app.detection import check_translatable, detect_each, percent
 from service.app.errors import ApiError, InvalidInputError
 from service.app.languages import language_name
 from service.app.schemas import (
     MAX_BEAM_SIZE,
+    DetectedLanguage,
     LibreTranslateError,
     LibreTranslateLanguage,
     LibreTranslateRequest,
     LibreTranslateResponse,
     usable_texts,
 )
-from service.app.state import ServingModels
+from service.app.state import AppState, ServingModels
 from service.app.translation import check_texts, translate_texts
 from service.runtime import Translation
+from service.text.detect import Detection, detect, detect_together
 
 router = APIRouter(tags=["libretranslate"])
 
@@ -104,18 +108,6 @@ def _parse(fields: dict[str, Any], *, typed: bool) -> LibreTranslateRequest:
         raise _BadRequest(f"Invalid request: {name}: {first['msg']}") from None
 
 
-def _source_language(models: ServingModels, source: str, target: str) -> str:
-    if source != "auto":
-        return source
-    sources = sorted({src for src, tgt in models.language_pairs() if tgt == target})
-    if len(sources) != 1:
-        raise _BadRequest(
-            "Invalid request: source 'auto' needs language detection, which heed does not do; "
-            f"give the source language ({', '.join(models.pairs()) or 'no pairs served'})"
-        )
-    return sources[0]
-
-
 def _texts(request: LibreTranslateRequest) -> list[str]:
     texts = [request.q] if isinstance(request.q, str) else list(request.q)
     if not texts:
@@ -138,6 +130,31 @@ def _distinct_alternatives(translation: Translation) -> list[str]:
     return texts
 
 
+def _detected(detection: Detection) -> dict[str, Any]:
+    """A detection as LibreTranslate answers it: confidence in percent."""
+    return {"confidence": percent(detection), "language": detection.language}
+
+
+async def _translate_by_source(
+    state: AppState, scheduler: TranslationScheduler, models: ServingModels, texts: list[str], sources: list[str],
+    target: str, wanted: int,
+) -> list[Translation]:  # fmt: skip
+    """Each text through the model for its own source language (detected texts may differ), in the texts' order."""
+
+    async def translate_group(source: str) -> list[tuple[int, Translation]]:
+        indices = [index for index, language in enumerate(sources) if language == source]
+        translator = models.resolve(source, target)
+        beam_size = min(max(translator.default_beam_size, wanted), MAX_BEAM_SIZE)
+        options = DecodeOptions(beam_size=beam_size, n_best=wanted)
+        group = await translate_texts(state, scheduler, translator, [texts[index] for index in indices], options)
+        return list(zip(indices, group, strict=True))
+
+    groups = await asyncio.gather(*(translate_group(source) for source in dict.fromkeys(sources)))
+    return [
+        translation for _, translation in sorted((pair for group in groups for pair in group), key=lambda pair: pair[0])
+    ]
+
+
 @router.post(
     "/translate",
     response_model=LibreTranslateResponse,
@@ -157,20 +174,74 @@ async def libretranslate_translate(
         check_texts(texts, state.settings, "q")
     except InvalidInputError as error:
         raise _BadRequest(f"Invalid request: {error.message}") from None
-    source = _source_language(models, request.source, request.target)
-    translator = models.resolve(source, request.target)
-    wanted = request.alternatives + 1
-    options = DecodeOptions(beam_size=min(max(translator.default_beam_size, wanted), MAX_BEAM_SIZE), n_best=wanted)
-    translations = await translate_texts(state, scheduler, translator, texts, options)
+    detections: list[Detection] | None = None
+    if request.source == "auto":
+        detections = await detect_each(texts)
+        check_translatable(models, detections, request.target, "q")
+    sources = (
+        [detection.language for detection in detections] if detections is not None else [request.source] * len(texts)
+    )
+    translations = await _translate_by_source(state, scheduler, models, texts, sources, request.target,
+                                              request.alternatives + 1)  # fmt: skip
     alternatives = [_distinct_alternatives(t) for t in translations]
     single = isinstance(request.q, str)
     body: dict[str, Any] = {"translatedText": translations[0].text if single else [t.text for t in translations]}
     if request.alternatives:
         body["alternatives"] = alternatives[0] if single else alternatives
-    if request.source == "auto":
-        detected = {"language": source, "confidence": 100.0}
-        body["detectedLanguage"] = detected if single else [detected] * len(texts)
+    if detections is not None:
+        detected = [_detected(detection) for detection in detections]
+        body["detectedLanguage"] = detected[0] if single else detected
     return JSONResponse(body)
+
+
+_DETECT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["q"],
+    "properties": {
+        "q": {**_FORM_SCHEMA["properties"]["q"], "description": "Text, or a list of texts detected together."},
+        "api_key": {"anyOf": [{"type": "string"}, {"type": "null"}], "description": "API key"},
+    },
+}
+
+
+def _detect_texts(fields: dict[str, Any]) -> list[str]:
+    if not isinstance(fields.get("api_key", ""), str | None):
+        raise _BadRequest("Invalid request: api_key must be a string")
+    q = fields.get("q")
+    if q is None or q == [] or q == "":
+        raise _BadRequest("Invalid request: missing q parameter")
+    if not isinstance(q, str) and not (isinstance(q, list) and all(isinstance(text, str) for text in q)):
+        raise _BadRequest("Invalid request: q must be a string or a list of strings")
+    try:
+        usable_texts(q)
+    except ValueError as error:
+        raise _BadRequest(f"Invalid request: {str(error).replace('text', 'q', 1)}") from None
+    return [q] if isinstance(q, str) else q
+
+
+@router.post(
+    "/detect",
+    response_model=list[DetectedLanguage],
+    responses={400: _ERRORS[400], 413: _ERRORS[413]},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {media_type: {"schema": _DETECT_SCHEMA} for media_type in _REQUEST_BODY["content"]},
+        }
+    },
+    summary="LibreTranslate-compatible language detection: the likeliest languages, confidence in percent",
+)
+async def libretranslate_detect(http_request: Request, state: StateDep) -> JSONResponse:
+    """For a list, each language's probability is averaged over the texts, weighted by their lengths."""
+    fields = await _read_fields(http_request)
+    texts = _detect_texts(fields)
+    try:
+        check_texts(texts, state.settings, "q")
+    except InvalidInputError as error:
+        raise _BadRequest(f"Invalid request: {error.message}") from None
+    single = isinstance(fields["q"], str)
+    detections = await asyncio.to_thread(lambda: detect(texts[0]) if single else detect_together(texts))
+    return JSONResponse([_detected(detection) for detection in detections])
 
 
 @router.get(

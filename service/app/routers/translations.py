@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from service.app.batching import DecodeOptions
 from service.app.deps import ModelsDep, SchedulerDep, StateDep, StoreDep
+from service.app.detection import detect_one_source
 from service.app.documents import to_json, without_attention
 from service.app.routers import error_responses
 from service.app.schemas import TranslateRequest, TranslationResult
@@ -38,7 +39,10 @@ async def translate(
     texts = request.texts
     check_texts(texts, state.settings)
     check_max_length(request.max_length, state.settings)
-    translator = models.resolve(request.source, request.target, request.model)
+    source = request.source
+    if source == "auto":  # each text's language detected; they must agree, as the result has one source
+        source = await detect_one_source(models, texts, request.target)
+    translator = models.resolve(source, request.target, request.model)
     beam_size = request.beam_for(translator.default_beam_size)
     options = DecodeOptions(beam_size=beam_size, n_best=request.n_best, max_length=request.max_length)
     translations = await translate_texts(state, scheduler, translator, texts, options)

@@ -56,7 +56,34 @@ def test_alternatives_and_auto_source(client: httpx.Client) -> None:
     alternatives = body["alternatives"]
     assert 1 <= len(alternatives) <= 2 and len(set(alternatives)) == len(alternatives)
     assert PAIRS[11][1] not in alternatives
-    assert body["detectedLanguage"]["language"] == "en"
+    detected = body["detectedLanguage"]
+    assert list(detected) == ["confidence", "language"]
+    assert detected["language"] == "en" and 50.0 < detected["confidence"] <= 100.0
+
+
+def test_auto_detects_each_q_item_on_its_own(client: httpx.Client) -> None:
+    texts = [PAIRS[0][0], PAIRS[6][0]]
+    body = client.post("/translate", data={"q": texts, "source": "auto", "target": "de"}).json()
+    assert body["translatedText"] == [PAIRS[0][1], PAIRS[6][1]]
+    detected = body["detectedLanguage"]
+    assert [item["language"] for item in detected] == ["en", "en"]
+    assert detected[0]["confidence"] != detected[1]["confidence"]  # each text's own, not one copied to all
+
+
+@pytest.mark.parametrize(
+    ("q", "named"),
+    [
+        ("Un homme en chemise bleue descend la rue à vélo.", "q was detected as French (fr, "),
+        ([PAIRS[0][0], "Zwei Hunde spielen im Schnee."], "q[1] was detected as German (de, "),
+    ],
+)
+def test_auto_refuses_a_text_in_a_language_no_model_translates_naming_it(
+    client: httpx.Client, q: str | list[str], named: str
+) -> None:
+    response = client.post("/translate", json={"q": q, "source": "auto", "target": "de"})
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert named in error and "supported pairs: en-de" in error
 
 
 @pytest.mark.parametrize(
@@ -67,7 +94,7 @@ def test_alternatives_and_auto_source(client: httpx.Client) -> None:
         ({"q": "hi", "target": "de"}, "missing source parameter"),
         ({"q": "hi", "source": "en", "target": "de", "format": "html"}, "not supported"),
         ({"q": "hi", "source": "en", "target": "xx"}, "supported pairs: en-de"),
-        ({"q": "hi", "source": "auto", "target": "xx"}, "language detection"),
+        ({"q": PAIRS[0][0], "source": "auto", "target": "xx"}, "detected as English"),
         ({"q": 5, "source": "en", "target": "de"}, "q"),
         ({"q": "a" * 5001, "source": "en", "target": "de"}, "limit is 5000"),
         ({"q": ["a"] * 65, "source": "en", "target": "de"}, "at most 64"),

@@ -53,16 +53,17 @@ def body_schema(document: dict[str, Any], path: str) -> dict[str, Any]:
 
 def test_the_bodies_name_the_served_languages_and_bundles(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
-    for name in ("TranslateRequest", "AlignRequest"):
+    for name, auto in (("TranslateRequest", ["auto"]), ("AlignRequest", [])):
         properties = schemas[name]["properties"]
-        assert properties["source"]["enum"] == ["de", "en"]
+        assert properties["source"]["enum"] == ["de", "en", *auto]
         assert properties["target"]["enum"] == ["de", "en", "fr"]
         assert {"type": "string", "enum": ["de-en", "en-de", "en-fr"]} in properties["model"]["anyOf"]
         pairs = next(part["oneOf"] for part in schemas[name]["allOf"] if "source" in part["oneOf"][0]["properties"])
-        assert [branch["properties"]["model"]["enum"] for branch in pairs] == [["de-en", None], ["en-de", None],
-                                                                               ["en-fr", None]]  # fmt: skip
+        assert [branch["properties"]["model"]["enum"] for branch in pairs] == [
+            ["de-en", None], ["en-de", None], ["en-fr", None], *[["de-en", "en-de", "en-fr", None]] * len(auto)
+        ]  # fmt: skip
     libretranslate = body_schema(document, "/translate")["properties"]
-    assert libretranslate["source"]["enum"] == ["auto", "de", "en"]  # each target has one source: "auto" works
+    assert libretranslate["source"]["enum"] == ["auto", "de", "en"]  # "auto" is detected, for every target
     assert libretranslate["target"]["enum"] == ["de", "en", "fr"]
 
 
@@ -81,13 +82,21 @@ BODIES = [
     ("/v1/translate", {"source": "en", "target": "de", "text": "\x1d \u3000"}),
     ("/v1/translate", {"source": "en", "target": "de", "text": ["A dog.", "\u2028"]}),
     ("/v1/translate", {"source": "en", "target": "de", "text": "\ufeff"}),  # not whitespace to Python
+    ("/v1/translate", {**TRANSLATE, "source": "auto", "target": "fr"}),
+    ("/v1/translate", {**TRANSLATE, "source": "auto", "target": "de", "model": "en-de"}),
+    ("/v1/translate", {"text": "Ein Hund rennt über die Wiese.", "source": "auto", "target": "en"}),
+    ("/v1/align", {**ALIGN, "source": "auto"}),
+    ("/detect", {"q": "A dog runs."}),
+    ("/detect", {"q": ["A dog runs.", "Ein Hund."]}),
+    ("/detect", {"q": " "}),
+    ("/detect", {"q": []}),
     ("/v1/align", ALIGN),
     ("/v1/align", {**ALIGN, "text": ["A dog.", "A cat."], "translation": ["Ein Hund.", "Eine Katze."]}),
     ("/v1/align", {**ALIGN, "translation": ["Ein Hund."]}),
     ("/v1/align", {**ALIGN, "text": ["A dog.", "A cat."], "translation": ["Ein Hund."]}),
     ("/v1/align", {**ALIGN, "source": "de", "target": "fr"}),
     ("/translate", {**LT, "source": "auto", "target": "fr"}),
-    ("/translate", {**LT, "source": "auto", "target": "en"}),
+    ("/translate", {"q": "Ein Hund rennt über die Wiese.", "source": "auto", "target": "en"}),
     ("/translate", {**LT, "source": "de", "target": "en"}),
     ("/translate", {**LT, "source": "en", "target": "en"}),
     ("/translate", {**LT, "source": "de", "target": "fr"}),
@@ -127,5 +136,5 @@ def test_until_the_models_load_the_document_names_no_languages(three_pairs: Live
     assert "enum" not in loading
     app.state.heed.models = three_pairs.state.serving_models()
     loaded = app.openapi()["components"]["schemas"]["TranslateRequest"]["properties"]["source"]
-    assert loaded["enum"] == ["de", "en"]
+    assert loaded["enum"] == ["de", "en", "auto"]
     assert app.openapi() is app.openapi()

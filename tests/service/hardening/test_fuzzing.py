@@ -65,8 +65,17 @@ schema = schemathesis.pytest.from_fixture("served_schema")
 )
 def test_every_operation_answers_as_documented(case: schemathesis.Case, fuzzed_server: LiveServer) -> None:
     case.call_and_validate(
-        base_url=fuzzed_server.url, headers={"Authorization": f"Bearer {API_KEY}"}, checks=every_check()
+        base_url=fuzzed_server.url, headers={"Authorization": f"Bearer {API_KEY}"}, checks=checks_for(case)
     )
+
+
+def checks_for(case: schemathesis.Case) -> list[schemathesis.CheckFunction]:
+    """Every check, less one for source "auto": whether a valid body with it is translated depends on the
+    language its text is in, which no schema can say (a text detected as a language that no model translates
+    is refused with 400; tests/service/app/test_detect.py covers that)."""
+    if isinstance(case.body, dict) and case.body.get("source") == "auto":
+        return [check for check in every_check() if check.__name__ != "positive_data_acceptance"]
+    return every_check()
 
 
 def test_every_check_includes_the_ones_the_issue_needed() -> None:
@@ -83,5 +92,6 @@ def test_the_fuzzing_covers_every_documented_operation(served_schema: schemathes
     assert operations == {
         ("POST", "/v1/translate"), ("GET", "/v1/translations/{result_id}"),
         ("GET", "/v1/translations/{result_id}/alignment"), ("POST", "/v1/align"), ("GET", "/v1/models"),
-        ("POST", "/translate"), ("GET", "/languages"), ("GET", "/healthz"), ("GET", "/readyz"), ("GET", "/metrics"),
+        ("POST", "/translate"), ("POST", "/detect"), ("GET", "/languages"), ("GET", "/healthz"), ("GET", "/readyz"),
+        ("GET", "/metrics"),
     }  # fmt: skip
