@@ -59,14 +59,16 @@ def _strip_attention(body: bytes) -> bytes:
 @router.get(
     "/translations/{result_id}",
     response_model=TranslationResult,
-    responses=error_responses(404, 503),
+    responses=error_responses(404, 410, 503),
     summary="Fetch a stored result again by its id",
 )
 async def get_translation(
     result_id: str,
     state: StateDep,
     store: StoreDep,
-    attention: Annotated[bool, Query(description="Include the attention matrices.")] = True,
+    attention: Annotated[
+        bool, Query(description="Include the attention matrices, if they were stored (only when asked at translation).")
+    ] = True,
 ) -> Response:
     body = await load_document_json(state, store, result_id)
     if not attention:
