@@ -10,18 +10,19 @@ the module whose weight it holds. After loading, `check_against_bundle` runs bot
 and the rebuilt model on the same input and fails unless they agree, so a wrong mapping cannot pass silently.
 
 An int8 bundle (export/quantize.py) went through two more rewrites: each Gemm with a constant weight became
-MatMul with the transposed weight ("/readout/Gemm_matmul_weight") plus Add, then onnxruntime's quantize_dynamic
-replaced each MatMul weight by an int8 copy with one scale and zero point per output column (MatMulInteger)
-and each embedding table by a uint8 copy with one scale and zero point (Gather + DequantizeLinear). `float_view`
-undoes the quantization, w = (q - zero_point) * scale in float32 under the float weight's name, and turns the
-nodes back into MatMul and Gather, so the float32 mapping applies unchanged. The encoder's GRUs stay float32.
-The int8 baseline is therefore the dequantized weights in float32: the same weights heed serves, up to the
-activations, which ONNX Runtime quantizes to 8 bits on the fly and PyTorch keeps in float32. With tied
-embeddings the int8 graphs hold the shared matrix twice (per tensor for the lookup, per channel for the output
-projection), and the rebuilt model unties the two so that each computes with its own copy, as the graphs do.
-Activation quantization keeps the check from holding an int8 bundle to PARITY_TOLERANCE: it holds each output
-to INT8_TOLERANCES instead, at least three times what it moves them on the shipped en-de and en-fr models,
-while a transposed, swapped or misplaced weight moves them by 0.5 or more (see INT8_TOLERANCES).
+MatMul with the transposed weight ("/readout/Gemm_matmul_weight") plus Add, then each MatMul weight became an
+int8 copy with one scale and zero point per output column and each embedding table a uint8 copy with one scale
+and zero point (Gather + DequantizeLinear). A weight-only bundle ("int8-weights", the shipped kind) reads each
+int8 weight through DequantizeLinear into a float MatMul; an older one ("int8") multiplied quantized activations
+with MatMulInteger. `float_view` undoes either, w = (q - zero_point) * scale in float32 under the float weight's
+name, and turns the nodes back into MatMul and Gather, so the float32 mapping applies unchanged. The encoder's
+GRUs stay float32. The int8 baseline is therefore the dequantized weights in float32: exactly what a weight-only
+bundle computes with. With tied embeddings the int8 graphs hold the shared matrix twice (per tensor for the
+lookup, per channel for the output projection), and the rebuilt model unties the two so that each computes with
+its own copy, as the graphs do. A weight-only bundle is held to PARITY_TOLERANCE like a float32 one. Only an
+older bundle, whose activations ONNX Runtime rounds to 8 bits on the fly, is held to INT8_TOLERANCES instead: at
+least three times what that rounding moved the outputs of the shipped en-de and en-fr models, while a transposed,
+swapped or misplaced weight moves them by 0.5 or more.
 """
 
 from __future__ import annotations
