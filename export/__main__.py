@@ -5,11 +5,11 @@
         [--check-src FILE] [--check-limit N] [--min-int8-agreement R] [--opset N] [--force]
 
 Writes the float32 bundle at --out. With --quantize int8 it also writes the int8 bundle beside it,
-at <out>-int8 (e.g. artifacts/en-de-int8, manifest name "en-de-int8", "quantization": "int8"),
+at <out>-int8 (e.g. artifacts/en-de-int8, manifest name "en-de-int8", "quantization": "int8-weights"),
 quantized from the float32 graphs just exported.
 
 With --precision int8 (default float32) it writes only the int8 bundle, at --out under the plain
-name (e.g. artifacts/en-de, manifest name "en-de", "quantization": "int8"). The float32 bundle is
+name (e.g. artifacts/en-de, manifest name "en-de", "quantization": "int8-weights"). The float32 bundle is
 exported and checked against PyTorch as always, but in a hidden staging folder beside --out that
 is never published and is removed afterwards, also on failure. The int8 manifest's
 "quantized_from" records the float32 bundle it came from: its name and version, its parity with
