@@ -140,6 +140,22 @@ def test_a_timed_out_request_stops_decoding_and_the_cpu_is_idle_within_a_second(
 
 
 @needs_shipped
+def test_a_request_whose_client_disconnects_stops_decoding(shipped_models: Path, tmp_path: Path) -> None:
+    with serve_process(shipped_models, tmp_path, HEED_MAX_REQUEST_WORK="10000000") as server:
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up after 1 s and closes its connection
+            _translate(server, {"text": [NUMBERS] * 16, "beam_size": 16, "store": False}, timeout=1.0)
+        time.sleep(1.0)
+        before = cpu_seconds(server.pid)
+        time.sleep(2.0)
+        used = cpu_seconds(server.pid) - before
+        print(f"\nCPU seconds used in the 2 s from 1 s after the client left: {used:.2f}")
+        assert used < 0.2, f"the process used {used:.2f} s of CPU in 2 s after the client left"
+        assert _translate(server, {"text": SHORT, "store": False}).status_code == 200
+    access = [record for record in server.access_records() if record["route"] == "/v1/translate"]
+    assert len(access) == 2, "the abandoned request is logged too"
+
+
+@needs_shipped
 def test_the_worst_admitted_requests_stay_under_the_memory_limit_and_two_seconds(
     shipped_models: Path, tmp_path: Path
 ) -> None:
