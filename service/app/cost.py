@@ -7,8 +7,9 @@ output length limit: the request's `max_length`, or else the manifest's rule `ra
 beam × (cap + 1) row-steps, which grows with its source pieces × beam.
 
 A decoder step also costs something whatever its rows (the graph call, the beam's bookkeeping in Python):
-measured on the shipped en-de bundle at a 257-piece source, a step took about 1.1 ms + 0.25 ms per row on one
-core, so each step of a batch is charged STEP_COST_ROWS more row-steps. A request's estimate is the sum over
+measured on the shipped en-de bundle at a 257-piece source, a step took about 1.8 ms + 0.23 ms per row on one
+core (1.4 ms at 1 row, 2.7 ms at 4, 5.0 ms at 16, 16-17 ms at 64), so each step of a batch is charged
+STEP_COST_ROWS more row-steps. A request's estimate is the sum over
 the batches it will be decoded in (`plan_batches`, as the scheduler slices it) of their rows' row-steps plus
 STEP_COST_ROWS per step of the batch's longest text.
 """
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from service.runtime import Translator
 from service.runtime.tokenizer import MAX_SOURCE_PIECES
 
-STEP_COST_ROWS = 5  # a decoder step costs about as much as this many more rows (1.1 ms vs 0.25 ms per row)
+STEP_COST_ROWS = 8  # a decoder step costs about as much as this many more rows (1.8 ms vs 0.23 ms per row)
 
 
 class TooMuchWorkError(Exception):

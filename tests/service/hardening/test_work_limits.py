@@ -63,7 +63,7 @@ def test_a_request_over_the_work_budget_is_413_before_any_decoding(budget_server
     assert response.status_code == 413
     error = response.json()["error"]
     assert error["code"] == "too_much_work"
-    # 64 texts x 16 rows x 101 steps (the cap of 100 pieces, then "</s>") + 5 per step of 4 batches of 16
+    # 64 texts x 16 rows x 101 steps (the cap of 100 pieces, then "</s>"), and 4 batches of 16 texts' steps
     row_steps = 64 * 16 * 101
     needed = row_steps + STEP_COST_ROWS * 4 * 101
     assert f"needs {needed:,} decoder row-steps ({row_steps:,} for its texts' hypotheses" in error["message"]
@@ -86,11 +86,11 @@ def test_a_request_within_the_budget_translates_and_max_length_counts(budget_ser
         answer = client.post("/v1/translate", json=body)
         assert answer.status_code == 200
         assert [item["text"] for item in answer.json()["translations"]] == [t for _, t in PAIRS[:8]]
-        # one short text, but a max_length of 1000 at beam 4: 4 x 1001 + 5 x 1001 row-steps
+        # one short text, but a max_length of 1000 at beam 4: 4 rows and the step's own cost, 1001 steps
         long_limit = client.post("/v1/translate", json={**body, "text": PAIRS[0][0], "max_length": 1000})
-        assert (
-            long_limit.status_code == 413 and "needs 9,009 decoder row-steps" in long_limit.json()["error"]["message"]
-        )
+        needed = (4 + STEP_COST_ROWS) * 1001
+        assert long_limit.status_code == 413
+        assert f"needs {needed:,} decoder row-steps" in long_limit.json()["error"]["message"]
 
 
 # -- real processes over the shipped bundle ----------------------------------------------------------------------
@@ -162,9 +162,9 @@ def test_the_worst_admitted_requests_stay_under_the_memory_limit_and_two_seconds
     """Default limits. Each shape fills the budget its own way; two run at once, one per batch worker."""
     shapes = [
         {"text": [NUMBERS], "beam_size": 16, "n_best": 16},
-        {"text": [NUMBERS] * 3, "beam_size": 4, "n_best": 4},
-        {"text": [NUMBERS] * 4, "beam_size": 1},
-        {"text": ["a" * 5000] * 3, "beam_size": 4, "n_best": 4},
+        {"text": [NUMBERS] * 2, "beam_size": 4, "n_best": 4},
+        {"text": [NUMBERS] * 3, "beam_size": 1},
+        {"text": ["a" * 5000] * 2, "beam_size": 4, "n_best": 4},
     ]
     with serve_process(shipped_models, tmp_path) as server, ThreadPoolExecutor(2) as pool:
         too_much = _translate(server, {**shapes[0], "text": [NUMBERS] * 2})
@@ -192,7 +192,7 @@ def _latencies(server: ServeProcess, count: int) -> list[float]:
 
 @needs_shipped
 def test_single_sentences_keep_their_latency_beside_a_heavy_request(shipped_models: Path, tmp_path: Path) -> None:
-    heavy_body = {"text": [NUMBERS] * 3, "beam_size": 4, "store": False}  # about 1.7 s, near the budget
+    heavy_body = {"text": [NUMBERS] * 2, "beam_size": 4, "store": False}  # near the budget
     with serve_process(shipped_models, tmp_path) as server:
         _latencies(server, 5)
         alone = _latencies(server, 20)
