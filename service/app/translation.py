@@ -34,6 +34,7 @@ from service.app.errors import (
     TooMuchWorkRequestError,
     TranslationTimeoutError,
 )
+from service.app.sentences import join_translations, split_texts
 from service.app.settings import Settings
 from service.app.state import AppState
 from service.app.store import CallerStore, StoreError
@@ -46,6 +47,7 @@ JSON_MEDIA_TYPE = "application/json"
 # Rendering a result of a few sentences takes tens of microseconds, less than a trip to a worker thread costs;
 # only results with more attention cells than this are rendered off the event loop.
 INLINE_RENDER_CELLS = 20_000
+SPLIT_INLINE_CHARS = 2_000
 _RESULT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -87,7 +89,12 @@ async def translate_texts(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, texts: Sequence[str],
     options: DecodeOptions,
 ) -> list[Translation]:  # fmt: skip
-    return await _bounded(state, scheduler.translate(translator, texts, options))
+    """Each text split into sentences, all of them rows of one request to the scheduler, joined again per text."""
+    split = functools.partial(split_texts, texts, translator.source_language)
+    # Splitting takes about 2 ms per 1000 characters: long requests are split off the event loop.
+    rows, plans = split() if sum(map(len, texts)) <= SPLIT_INLINE_CHARS else await asyncio.to_thread(split)
+    translations = await _bounded(state, scheduler.translate(translator, rows, options))
+    return join_translations(plans, translations)
 
 
 async def force_decode(
