@@ -90,7 +90,9 @@ class _Request(BaseModel):
 
 
 class TranslateRequest(_Request):
-    source: LanguageCode = Field(description="Language code of the input.")
+    source: LanguageCode = Field(
+        description="Language code of the input, or 'auto': each text's language is detected (they must agree)."
+    )
     target: LanguageCode = Field(description="Language code to translate into.")
     text: TextInput = Field(description="One text, or a list of texts translated in order.")
     beam_size: int | None = Field(
@@ -385,7 +387,7 @@ class LibreTranslateRequest(BaseModel):
     """Accepted as JSON or as form data (`application/x-www-form-urlencoded` or `multipart/form-data`)."""
 
     q: Annotated[str | list[str], WithJsonSchema(_TEXTS_SCHEMA)] = Field(description="Text, or a list of texts.")
-    source: str = Field(description="Source language code, or 'auto' where one source language translates into target.")
+    source: str = Field(description="Source language code, or 'auto': each q item's language is detected.")
     target: str = Field(description="Target language code.")
     format: Annotated[
         Literal["text", "html"], WithJsonSchema({"type": "string", "enum": ["text"]})  # html: 400, not supported
