@@ -134,7 +134,7 @@ def test_int8_export_reports_the_bleu_change(
     assert "int8 vs float32: " in stdout and "/12 greedy outputs identical" in stdout
     int8_manifest = json.loads((out.with_name("en-de-int8") / "manifest.json").read_text(encoding="utf-8"))
     assert_bleu_change_recorded(stdout, int8_manifest)
-    assert int8_manifest["quantization"] == "int8"
+    assert int8_manifest["quantization"] == "int8-weights"
     assert json.loads((out / "manifest.json").read_text(encoding="utf-8"))["quantization"] is None
 
 
@@ -159,7 +159,7 @@ def test_precision_int8_writes_only_the_int8_bundle_under_the_plain_name(
     assert [p.name for p in out.parent.iterdir()] == ["en-de"], "no -int8 sibling, no staging folder left"
     verify_files(out)
     manifest = read_manifest(out)
-    assert (manifest["name"], manifest["quantization"]) == ("en-de", "int8")
+    assert (manifest["name"], manifest["quantization"]) == ("en-de", "int8-weights")
     for graph in ("encoder.onnx", "decoder.onnx"):
         initializers = onnx.load(str(out / graph)).graph.initializer
         assert any(t.data_type == onnx.TensorProto.INT8 for t in initializers)
@@ -216,7 +216,7 @@ def test_precision_int8_refuses_an_existing_out_before_any_work_and_replaces_it_
     result = run_cli(*args, "--force")
     assert result.returncode == 0, result.stderr
     manifest = read_manifest(out)
-    assert (manifest["name"], manifest["quantization"]) == ("en-de", "int8")
+    assert (manifest["name"], manifest["quantization"]) == ("en-de", "int8-weights")
     graphs_digest = json.loads(before)["version"].split("-")[1]  # same checkpoint, same float32 graphs
     assert manifest["quantized_from"]["version"].split("-")[1] == graphs_digest
     assert [p.name for p in out.parent.iterdir()] == ["en-de"]
