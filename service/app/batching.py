@@ -41,6 +41,7 @@ from typing import Any, Protocol, TypeVar
 from service.app.cost import WorkEstimate, check_budget, estimate_work
 from service.app.metrics import Metrics
 from service.runtime import Translation, Translator
+from service.runtime.alignment import DEFAULT_ALIGNMENT_METHOD, AlignmentMethod
 from service.runtime.translator import MAX_OUTPUT_PIECES
 
 T = TypeVar("T")
@@ -52,6 +53,7 @@ class DecodeOptions:
     beam_size: int = 4
     n_best: int = 1
     max_length: int | None = None
+    alignment_method: AlignmentMethod = DEFAULT_ALIGNMENT_METHOD  # part of the batch key: one method per call
 
 
 class QueueFullError(Exception):
@@ -74,7 +76,7 @@ def decode_texts(
     try:
         translations = translator.translate_batch(
             list(texts), beam_size=options.beam_size, n_best=options.n_best, max_length=options.max_length,
-            max_length_cap=length_cap, wanted=wanted,
+            alignment_method=options.alignment_method, max_length_cap=length_cap, wanted=wanted,
         )  # fmt: skip
     except Exception as error:
         if len(texts) == 1:
