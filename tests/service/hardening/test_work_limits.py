@@ -121,11 +121,12 @@ def _translate(server: ServeProcess, body: dict[str, Any], timeout: float = 120)
 
 
 @needs_shipped
+@pytest.mark.parametrize("batching", ["true", "false"])
 def test_a_timed_out_request_stops_decoding_and_the_cpu_is_idle_within_a_second(
-    shipped_models: Path, tmp_path: Path
+    shipped_models: Path, tmp_path: Path, batching: str
 ) -> None:
     # about 20 s of decoding, admitted by a raised budget, answered 504 after 1 s
-    variables = {"HEED_MAX_REQUEST_WORK": "10000000", "HEED_REQUEST_TIMEOUT_SECONDS": "1"}
+    variables = {"HEED_MAX_REQUEST_WORK": "10000000", "HEED_REQUEST_TIMEOUT_SECONDS": "1", "HEED_BATCHING": batching}
     with serve_process(shipped_models, tmp_path, **variables) as server:
         started = time.monotonic()
         response = _translate(server, {"text": [NUMBERS] * 16, "beam_size": 16, "store": False})
