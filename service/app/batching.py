@@ -11,7 +11,9 @@ Both bound the sentences waiting (`capacity`) and turn away work beyond it with 
 flood costs a 503 instead of memory.
 
 Cost: before a request is admitted its work is estimated in decoder row-steps (service/app/cost.py); over
-`max_request_work` it is refused with `TooMuchWorkError` before anything is decoded.
+`max_request_work` it is refused with `TooMuchWorkError` before anything is decoded. With a work limiter, the
+estimate is then charged to the caller (service/app/caller_context.py), and a caller out of row-steps is refused
+with `WorkRateLimitedError` (429).
 
 Fairness: a request whose estimate fits in one slice (`slice_work` row-steps) is light, and light requests
 share batches freely. A heavier one is decoded in slices of at most `slice_work` row-steps holding only its own
@@ -38,8 +40,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
-from service.app.cost import WorkEstimate, check_budget, estimate_work
+from service.app.caller_context import CURRENT_CALLER
+from service.app.cost import WorkEstimate, WorkRateLimitedError, check_budget, estimate_work
 from service.app.metrics import Metrics
+from service.app.ratelimit import RateLimiter, retry_after_header
 from service.runtime import Translation, Translator
 from service.runtime.alignment import DEFAULT_ALIGNMENT_METHOD, AlignmentMethod
 from service.runtime.translator import MAX_OUTPUT_PIECES
@@ -122,9 +126,13 @@ class TranslationScheduler(Protocol):
 
 
 class _SchedulerBase:
-    def __init__(self, metrics: Metrics, *, capacity: int, workers: int, limits: WorkLimits | None = None) -> None:
+    def __init__(
+        self, metrics: Metrics, *, capacity: int, workers: int, limits: WorkLimits | None = None,
+        work_limiter: RateLimiter | None = None,
+    ) -> None:  # fmt: skip
         self._metrics = metrics
         self._limits = limits or WorkLimits()
+        self._work_limiter = work_limiter
         self._max_sentences = capacity  # per batch; the batching scheduler's is max_batch_size
         self._capacity = capacity
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="heed-ort")
@@ -160,6 +168,22 @@ class _SchedulerBase:
                 self._metrics.rejections.labels(reason="too_much_work").inc()
                 raise
         return estimate
+
+    async def _charge(self, work: int) -> None:
+        """Takes `work` row-steps from the caller's bucket; raises WorkRateLimitedError when too few are left."""
+        caller = CURRENT_CALLER.get()
+        if self._work_limiter is None or caller is None:
+            return
+        wait = await self._work_limiter.acquire(caller, float(work))
+        if wait is None:
+            return
+        self._metrics.rejections.labels(reason="rate_limited").inc()
+        retry_after = retry_after_header(wait)
+        raise WorkRateLimitedError(
+            f"this request needs {work:,} decoder row-steps and the rate limit of {self._work_limiter.per_minute:,} "
+            f"per minute has fewer left; retry in {retry_after} s",
+            retry_after,
+        )
 
     def _set_waiting(self, count: int) -> None:
         self._waiting = count
@@ -220,9 +244,11 @@ class UnbatchedScheduler(_SchedulerBase):
     async def start(self) -> None:
         return None
 
-    def __init__(self, metrics: Metrics, *, capacity: int, workers: int, limits: WorkLimits | None = None) -> None:
-        super().__init__(metrics, capacity=capacity, workers=workers, limits=limits)
-        self._abandoned: set[asyncio.Future[Any]] = set()
+    def __init__(
+        self, metrics: Metrics, *, capacity: int, workers: int, limits: WorkLimits | None = None,
+        work_limiter: RateLimiter | None = None,
+    ) -> None:  # fmt: skip
+        super().__init__(metrics, capacity=capacity, workers=workers, limits=limits, work_limiter=work_limiter)
         self._in_flight: set[asyncio.Future[Any]] = set()
 
     async def stop(self) -> None:
@@ -238,7 +264,7 @@ class UnbatchedScheduler(_SchedulerBase):
     async def translate(
         self, translator: Translator, texts: Sequence[str], options: DecodeOptions
     ) -> list[Translation]:
-        self._estimate(translator, texts, options)
+        await self._charge(self._estimate(translator, texts, options).total)
         self._admit(len(texts))
         queued = time.perf_counter()
         started = queued
@@ -318,8 +344,9 @@ class BatchingScheduler(_SchedulerBase):
         max_batch_size: int,
         window_seconds: float,
         limits: WorkLimits | None = None,
+        work_limiter: RateLimiter | None = None,
     ) -> None:
-        super().__init__(metrics, capacity=capacity, workers=workers, limits=limits)
+        super().__init__(metrics, capacity=capacity, workers=workers, limits=limits, work_limiter=work_limiter)
         self._max_batch_size = self._max_sentences = max_batch_size
         self._window = window_seconds
         self._queue: deque[_Job] = deque()
@@ -359,6 +386,7 @@ class BatchingScheduler(_SchedulerBase):
         self, translator: Translator, texts: Sequence[str], options: DecodeOptions
     ) -> list[Translation]:
         estimate = self._estimate(translator, texts, options)
+        await self._charge(estimate.total)
         self._admit(len(texts))
         loop = asyncio.get_running_loop()
         slice_work = self._limits.slice_work
@@ -523,10 +551,11 @@ def create_scheduler(
     max_batch_size: int,
     window_seconds: float,
     limits: WorkLimits | None = None,
+    work_limiter: RateLimiter | None = None,
 ) -> TranslationScheduler:
     if batching:
         return BatchingScheduler(
             metrics, capacity=capacity, workers=workers, max_batch_size=max_batch_size, window_seconds=window_seconds,
-            limits=limits,
+            limits=limits, work_limiter=work_limiter,
         )  # fmt: skip
-    return UnbatchedScheduler(metrics, capacity=capacity, workers=workers, limits=limits)
+    return UnbatchedScheduler(metrics, capacity=capacity, workers=workers, limits=limits, work_limiter=work_limiter)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from service.app.errors import ApiError
 from service.runtime import Translator
 from service.runtime.tokenizer import MAX_SOURCE_PIECES
 
@@ -27,6 +28,16 @@ STEP_COST_ROWS = 8  # a decoder step costs about as much as this many more rows 
 
 class TooMuchWorkError(Exception):
     """A request's estimated work exceeds the per-request budget; the message says by how much."""
+
+
+class WorkRateLimitedError(ApiError):
+    """The caller's bucket of decoder row-steps per minute (`rate_limit_work`) holds less than the request needs."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: str) -> None:
+        super().__init__(message, headers={"Retry-After": retry_after})
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from service.app.batching import WorkLimits, create_scheduler
-from service.app.ratelimit import create_rate_limiter
+from service.app.ratelimit import create_rate_limiter, create_work_limiter
 from service.app.settings import Settings
 from service.app.state import AppState, ServingModels
 from service.app.store import open_store
@@ -119,6 +119,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = state.settings
     state.store = await asyncio.to_thread(open_store, settings, state.metrics)
     state.rate_limiter = create_rate_limiter(settings, state.metrics)
+    work_limiter = create_work_limiter(settings, state.metrics)
     state.scheduler = create_scheduler(
         state.metrics,
         batching=settings.batching,
@@ -127,6 +128,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         max_batch_size=settings.max_batch_size,
         window_seconds=settings.batch_window_seconds,
         limits=WorkLimits(settings.output_length_cap, settings.max_request_work, settings.batch_slice_work),
+        work_limiter=work_limiter,
     )
     await state.scheduler.start()
     loading = asyncio.create_task(_load_models_logged(state), name="heed-load-models")
@@ -140,3 +142,5 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.store.close()
         if state.rate_limiter is not None:
             await state.rate_limiter.close()
+        if work_limiter is not None:
+            await work_limiter.close()

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from service.app.auth import ApiKeys
+from service.app.caller_context import CallerContextMiddleware
 from service.app.disconnect import CancelOnDisconnectMiddleware
 from service.app.errors import install_error_handlers
 from service.app.lifecycle import lifespan
@@ -41,12 +42,13 @@ CORS_EXPOSED_HEADERS = ("X-Request-ID", "Retry-After", "WWW-Authenticate")
 
 
 def add_middleware(app: FastAPI, state: AppState) -> None:
-    """Innermost first (each one added wraps the ones before): cancelling requests whose client left, access
-    control, body size limit, CORS when configured, and the request context outermost, so that every response
-    carries the request id."""
+    """Innermost first (each one added wraps the ones before): cancelling requests whose client left, naming
+    the caller for the work limiter, access control, body size limit, CORS when configured, and the request
+    context outermost, so that every response carries the request id."""
     settings = state.settings
     keys = settings.api_key_values()
     app.add_middleware(CancelOnDisconnectMiddleware)
+    app.add_middleware(CallerContextMiddleware)
     app.add_middleware(AccessControlMiddleware, state=state, keys=ApiKeys(keys) if keys else None)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origin_list:

@@ -126,6 +126,13 @@ class Settings(BaseSettings):
         description="Requests per minute per API key (per client address when keys are off), with bursts up to "
         "the same number; beyond it 429 with Retry-After. Unset: no limit. Shared by replicas only through Redis.",
     )
+    rate_limit_work: int | None = Field(
+        default=None,
+        ge=1,
+        description="Decoder row-steps per minute per API key (per client address when keys are off), the cost "
+        "model's unit (HEED_MAX_REQUEST_WORK), with bursts up to the same number; a translation finding too little "
+        "left gets 429 with Retry-After. Unset: no limit on work. Shared by replicas only through Redis.",
+    )
     trusted_proxies: int = Field(
         default=0,
         ge=0,
