@@ -46,6 +46,11 @@ def translation_item(translation: Translation, *, with_n_best: bool) -> dict[str
         "target_tokens": list(translation.target_tokens),
         "attention": rounded_attention(translation.attention),
         "alignment": translation.alignment,
+        "alignment_method": translation.alignment_method,
+        "confidence": {
+            "mean_log_prob": round(float(translation.confidence.mean_log_prob), SCORE_DECIMALS),
+            "attention_entropy": round(float(translation.confidence.attention_entropy), SCORE_DECIMALS),
+        },
         "source_words": list(translation.source_words),
         "target_words": list(translation.target_words),
         "truncated": bool(getattr(translation, "truncated", False)),

@@ -39,6 +39,7 @@ from service.app.settings import Settings
 from service.app.state import AppState
 from service.app.store import CallerStore, StoreError
 from service.runtime import Translation, Translator
+from service.runtime.alignment import AlignmentMethod
 
 logger = logging.getLogger("heed.translation")
 T = TypeVar("T")
@@ -89,7 +90,8 @@ async def translate_texts(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, texts: Sequence[str],
     options: DecodeOptions,
 ) -> list[Translation]:  # fmt: skip
-    """Each text split into sentences, all of them rows of one request to the scheduler, joined again per text."""
+    """Each text split into sentences, all of them rows of one request to the scheduler (so every sentence is decoded
+    with the same options, the alignment method included), joined again per text."""
     split = functools.partial(split_texts, texts, translator.source_language)
     # Splitting takes about 2 ms per 1000 characters: long requests are split off the event loop.
     rows, plans = split() if sum(map(len, texts)) <= SPLIT_INLINE_CHARS else await asyncio.to_thread(split)
@@ -99,11 +101,10 @@ async def translate_texts(
 
 async def force_decode(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, sources: Sequence[str],
-    targets: Sequence[str],
+    targets: Sequence[str], alignment_method: AlignmentMethod,
 ) -> list[Translation]:  # fmt: skip
-    work = scheduler.run_blocking(
-        functools.partial(translator.force_decode, list(sources), list(targets)), sentences=len(sources)
-    )
+    decode = functools.partial(translator.force_decode, list(sources), list(targets), alignment_method)
+    work = scheduler.run_blocking(decode, sentences=len(sources))
     return await _bounded(state, work)
 
 

@@ -33,6 +33,7 @@ def _alignment_view(result_id: str, index: int, item: dict[str, Any]) -> dict[st
     for key in ("source", "text", "source_tokens", "target_tokens", "attention", "alignment", "source_words",
                 "target_words"):  # fmt: skip
         view[key] = item[key]
+    view["alignment_method"] = item.get("alignment_method")  # absent from results stored before it was recorded
     return view
 
 
@@ -94,7 +95,9 @@ async def align(
     check_texts(request.texts, state.settings, "text")
     check_texts(request.translations, state.settings, "translation")
     translator = models.resolve(request.source, request.target, request.model)
-    translations = await force_decode(state, scheduler, translator, request.texts, request.translations)
+    translations = await force_decode(
+        state, scheduler, translator, request.texts, request.translations, request.alignment_method
+    )
     return await result_response(
         state, store, translator, translations, with_n_best=False, keep=request.store, attention=True
     )

@@ -44,7 +44,10 @@ async def translate(
         source = await detect_one_source(models, texts, request.target)
     translator = models.resolve(source, request.target, request.model)
     beam_size = request.beam_for(translator.default_beam_size)
-    options = DecodeOptions(beam_size=beam_size, n_best=request.n_best, max_length=request.max_length)
+    options = DecodeOptions(
+        beam_size=beam_size, n_best=request.n_best, max_length=request.max_length,
+        alignment_method=request.alignment_method,
+    )  # fmt: skip
     translations = await translate_texts(state, scheduler, translator, texts, options)
     return await result_response(
         state, store, translator, translations, with_n_best=request.n_best > 1, keep=request.store,
