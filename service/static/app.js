@@ -38,6 +38,7 @@ const elements = {
   sourceProblem: $("source-problem"),
   translationField: $("translation-field"),
   translation: $("translation-text"),
+  alignmentMethod: $("alignment-method"),
   translationProblem: $("translation-problem"),
   submit: $("translate"),
   example: $("example"),
@@ -266,7 +267,10 @@ function problem(field, where, message) {
 
 /** The request body, or null after marking the field that needs fixing. */
 function requestBody(model) {
-  const base = { source: model.source_language, target: model.target_language, model: model.name };
+  const base = {
+    source: model.source_language, target: model.target_language, model: model.name,
+    alignment_method: elements.alignmentMethod.value,
+  };
   if (mode() === "translate") {
     const texts = splitSentences(elements.source.value, model.source_language);
     if (!texts.length) {
@@ -458,6 +462,16 @@ function renderNBest(item) {
     h("ol", {}, entries));
 }
 
+/** The translation's confidence signals; absent from results stored before heed reported them. */
+function renderConfidence(item) {
+  const confidence = item.confidence;
+  if (!confidence) return null;
+  const title = "Mean log-probability per piece (near 0: easy choices) and attention entropy (0: focused, " +
+    "1: spread evenly). Values well below what the model gives on text like its training data: distrust the answer.";
+  return h("span", { class: "score", title, "data-testid": "confidence" },
+    `log-prob/piece ${confidence.mean_log_prob.toFixed(2)} · attention entropy ${confidence.attention_entropy.toFixed(2)}`);
+}
+
 function renderSentence(result, item, index, total) {
   const titleId = `sentence-${index}-title`;
   const title = total > 1 ? `Sentence ${index + 1} of ${total}` : "Sentence";
@@ -473,6 +487,7 @@ function renderSentence(result, item, index, total) {
     h("header", { class: "sentence__head" },
       h("h3", { id: titleId }, title),
       h("span", { class: "score", title: "Length-normalized log-probability: higher is better" }, `score ${item.score.toFixed(3)}`),
+      renderConfidence(item),
       item.truncated ? h("span", { class: "badge badge--warn" }, "input cut: too long for the model") : null),
     h("dl", { class: "pair" },
       h("div", {}, h("dt", {}, languageName(result.source)), h("dd", { lang: result.source, class: "pair__source" }, item.source)),
@@ -481,7 +496,8 @@ function renderSentence(result, item, index, total) {
     renderNBest(item),
     h("div", { class: "sentence__heatmap" }, heatmapFor(item, context)),
     h("footer", { class: "sentence__foot" },
-      h("p", { class: "alignment" }, h("span", { class: "alignment__label" }, "Word alignment (source-target)"),
+      h("p", { class: "alignment" }, h("span", { class: "alignment__label", "data-testid": "alignment-label" },
+        item.alignment_method ? `Word alignment (source-target, ${item.alignment_method})` : "Word alignment (source-target)"),
         h("code", { "data-testid": "alignment" }, item.alignment || "none")),
       downloads, note));
 }

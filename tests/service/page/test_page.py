@@ -8,6 +8,7 @@ result the page links to (exactly the answer the page received).
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -251,6 +252,34 @@ def test_aligning_a_given_translation(server: LiveServer, desktop: BrowserPage) 
         heatmap = heatmaps.nth(index)
         assert heatmap.locator('[data-testid="target-token"]').count() == len(item["target_tokens"])
         assert heatmap.locator('[data-testid="source-token"]').count() == len(item["source_tokens"])
+    desktop.assert_no_problems()
+
+
+def test_the_chosen_alignment_method_is_sent_and_the_confidence_shown(server: LiveServer, desktop: BrowserPage) -> None:
+    page = desktop.page
+    open_ready(page, server.url)
+    assert page.input_value('[data-testid="alignment-method"]') == "source-argmax"
+    page.select_option('[data-testid="alignment-method"]', "union")
+    sentences = [PAIRS[3][0], PAIRS[4][0]]
+    translate_on_page(page, " ".join(sentences), sentences=2)
+    stored = stored_result(server, shown_result_id(page))
+    with server.client() as client:
+        body = {"source": "en", "target": "de", "model": "en-de", "text": sentences, "beam_size": PAGE_BEAM_SIZE,
+                "n_best": PAGE_N_BEST, "alignment_method": "union"}  # fmt: skip
+        answer = client.post("/v1/translate", json=body).json()
+    assert [item["alignment_method"] for item in stored["translations"]] == ["union", "union"]
+    assert page.locator('[data-testid="alignment"]').all_inner_texts() == [
+        item["alignment"] or "none" for item in answer["translations"]
+    ]
+    assert all("union" in label for label in page.locator('[data-testid="alignment-label"]').all_inner_texts())
+    shown = page.locator('[data-testid="confidence"]').all_inner_texts()
+    assert len(shown) == 2
+    for text, item in zip(shown, stored["translations"], strict=True):
+        numbers = re.fullmatch(r"log-prob/piece (-?[\d.]+) · attention entropy ([\d.]+)", text)
+        assert numbers is not None, text
+        log_prob, entropy = numbers.groups()
+        assert abs(float(log_prob) - item["confidence"]["mean_log_prob"]) <= 0.0051  # two decimals shown
+        assert abs(float(entropy) - item["confidence"]["attention_entropy"]) <= 0.0051
     desktop.assert_no_problems()
 
 
