@@ -9,6 +9,7 @@ from service.app.auth import ApiKeys
 from service.app.caller_context import CallerContextMiddleware
 from service.app.disconnect import CancelOnDisconnectMiddleware
 from service.app.errors import install_error_handlers
+from service.app.headers import BrowserSafetyHeadersMiddleware
 from service.app.lifecycle import lifespan
 from service.app.metrics import Metrics
 from service.app.middleware import AccessControlMiddleware, BodySizeLimitMiddleware, RequestContextMiddleware
@@ -43,8 +44,8 @@ CORS_EXPOSED_HEADERS = ("X-Request-ID", "Retry-After", "WWW-Authenticate")
 
 def add_middleware(app: FastAPI, state: AppState) -> None:
     """Innermost first (each one added wraps the ones before): cancelling requests whose client left, naming
-    the caller for the work limiter, access control, body size limit, CORS when configured, and the request
-    context outermost, so that every response carries the request id."""
+    the caller for the work limiter, access control, body size limit, CORS when configured, the request
+    context, so that every response carries the request id, and the browser safety headers outermost."""
     settings = state.settings
     keys = settings.api_key_values()
     app.add_middleware(CancelOnDisconnectMiddleware)
@@ -57,6 +58,7 @@ def add_middleware(app: FastAPI, state: AppState) -> None:
             allow_headers=CORS_REQUEST_HEADERS, expose_headers=CORS_EXPOSED_HEADERS, max_age=600,
         )  # fmt: skip
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics, trusted_proxies=settings.trusted_proxies)
+    app.add_middleware(BrowserSafetyHeadersMiddleware)  # outermost: also sees the responses of the others
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

@@ -34,6 +34,7 @@ from service.app.errors import (
     TooMuchWorkRequestError,
     TranslationTimeoutError,
 )
+from service.app.headers import shown
 from service.app.sentences import join_translations, split_texts
 from service.app.settings import Settings
 from service.app.state import AppState
@@ -156,7 +157,7 @@ async def load_document_json(state: AppState, store: CallerStore, result_id: str
     """The stored document's JSON; 404 when the id is unknown, expired or (with API keys on) another key's;
     410 when it was evicted (raised by the store)."""
     gone = NotFoundError(
-        f"no result with id {result_id!r}: it is unknown or expired (results are kept {store.ttl_seconds} s)"
+        f"no result with id {shown(result_id)}: it is unknown or expired (results are kept {store.ttl_seconds} s)"
     )
     if not _RESULT_ID.match(result_id):
         raise gone
