@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from service.app.documents import pack, to_json
 from service.app.schemas import AlignmentView, TranslationResult
 from service.runtime import Translation, Translator
 from service.runtime.alignment import ALIGNMENT_METHODS, DEFAULT_ALIGNMENT_METHOD, AlignmentMethod
@@ -171,3 +172,22 @@ def test_concurrent_requests_with_different_methods_each_get_their_own(
     for method, body in zip(methods, bodies, strict=True):
         assert [item["alignment_method"] for item in body["translations"]] == [method] * len(texts)
         assert [item["alignment"] for item in body["translations"]] == runtime_links(translator, texts, method)
+
+
+def test_a_result_stored_before_methods_were_recorded_still_has_an_alignment_view(
+    server: LiveServer, client: httpx.Client
+) -> None:
+    body = post(client, "/v1/translate", text=SOURCES[2], store=False)
+    legacy = {**body, "id": "stored-before-methods"}
+    legacy["translations"] = [
+        {key: value for key, value in item.items() if key not in ("alignment_method", "confidence")}
+        for item in body["translations"]
+    ]
+    store = server.state.store
+    assert store is not None
+    server.run_in_loop(store.save(legacy["id"], pack(to_json(legacy)), owner="address:earlier")).result(timeout=30)
+    view = client.get(f"/v1/translations/{legacy['id']}/alignment")
+    assert view.status_code == 200, view.text
+    assert view.json()["alignment_method"] is None
+    assert view.json()["alignment"] == body["translations"][0]["alignment"]
+    assert client.get(f"/v1/translations/{legacy['id']}").json() == legacy
