@@ -165,7 +165,7 @@ class Settings(BaseSettings):
         default=64 * MIB, ge=1024, description="Most bytes of stored results (compressed) per API key or address."
     )
     redis_timeout_seconds: float = Field(
-        default=0.05, gt=0, le=10, description="Redis socket timeout (connect, read, write): sized for a LAN, so a "
+        default=0.02, gt=0, le=10, description="Redis socket timeout (connect, read, write): sized for a LAN, so a "
         "hung Redis costs a request this much at most before its circuit breaker opens.",
     )  # fmt: skip
     breaker_failures: int = Field(
