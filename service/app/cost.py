@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from service.app.errors import ApiError
 from service.runtime import Translator
-from service.runtime.tokenizer import MAX_SOURCE_PIECES
+from service.runtime.tokenizer import MAX_SOURCE_PIECES, MAX_TARGET_PIECES
 
 STEP_COST_ROWS = 8  # a decoder step costs about as much as this many more rows (1.8 ms vs 0.23 ms per row)
 
@@ -119,6 +119,14 @@ def estimate_work(
     works = [text_work(translator, text, beam_size, max_length, cap) for text in texts]
     per_call = max(1, min(max_sentences, translator.max_batch_rows // beam_size))  # the runtime's own chunks
     return WorkEstimate(works, plan_batches([work.alone for work in works], slice_work, per_call))
+
+
+def estimate_forced_work(translator: Translator, targets: Sequence[str], *, max_sentences: int = 32) -> WorkEstimate:
+    """What aligning given translations (/v1/align) costs: one row per text, teacher-forced over each target's
+    pieces (at most MAX_TARGET_PIECES) and "</s>"."""
+    works = [TextWork(1, min(translator.target_tokenizer.count(text), MAX_TARGET_PIECES) + 1) for text in targets]
+    per_call = max(1, min(max_sentences, translator.max_batch_rows))
+    return WorkEstimate(works, plan_batches([work.alone for work in works], None, per_call))
 
 
 def check_budget(estimate: WorkEstimate, budget: int) -> None:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 from fastapi.responses import Response
 
 from service.app.batching import DecodeOptions, QueueFullError, SchedulerClosedError, TranslationScheduler
-from service.app.cost import TooMuchWorkError
+from service.app.cost import TooMuchWorkError, check_budget, estimate_forced_work
 from service.app.documents import (
     marked_unstored,
     new_result_id,
@@ -104,6 +104,11 @@ async def force_decode(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, sources: Sequence[str],
     targets: Sequence[str], alignment_method: AlignmentMethod,
 ) -> list[Translation]:  # fmt: skip
+    estimate = await asyncio.to_thread(estimate_forced_work, translator, targets)  # tokenizing: off the loop
+    try:
+        check_budget(estimate, state.settings.max_request_work)
+    except TooMuchWorkError as error:
+        raise TooMuchWorkRequestError(str(error)) from None
     decode = functools.partial(translator.force_decode, list(sources), list(targets), alignment_method)
     work = scheduler.run_blocking(decode, sentences=len(sources))
     return await _bounded(state, work)

@@ -219,3 +219,16 @@ def test_single_sentences_keep_their_latency_beside_a_heavy_request(shipped_mode
     )
     assert heavy_done, "the heavy requests ran meanwhile"
     assert beside_p50 < 4 * alone_p50 + 0.1
+
+
+def test_aligning_over_the_work_budget_is_413_before_any_decoding(budget_server: LiveServer) -> None:
+    """/v1/align teacher-forces one row per text over its target's pieces: 64 long targets are over 5,000."""
+    long_target = " ".join(["Hund"] * 150)
+    body = {"source": "en", "target": "de", "text": ["A dog."] * 64, "translation": [long_target] * 64}
+    with budget_server.client() as client:
+        refused = client.post("/v1/align", json=body)
+        accepted = client.post("/v1/align", json={**body, "text": ["A dog."], "translation": ["Ein Hund."]})
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["error"]["code"] == "too_much_work"
+    assert "the limit is 5,000 per request" in refused.json()["error"]["message"]
+    assert accepted.status_code == 200, accepted.text
