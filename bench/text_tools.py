@@ -116,22 +116,32 @@ def gold_boundaries(sentences: Sequence[str]) -> tuple[str, set[int]]:
 
 
 def _segmenters(language: str) -> dict[str, Callable[[str], list[str]]]:
-    import pysbd
-    import syntok.segmenter
+    """The candidates installed here. sentence-splitter serves heed; pysbd and syntok are installed for a full run
+    only (`pip install pysbd syntok`), and a run without them measures the rest."""
     from sentence_splitter import SentenceSplitter
 
-    def syntok_split(text: str) -> list[str]:
-        return [
-            "".join(str(token) for token in sentence) for para in syntok.segmenter.analyze(text) for sentence in para
-        ]
-
     regex = re.compile(r"(?<=[.!?])\s+(?=[\"'„“«]?[A-ZÄÖÜÉÈÀÂÎÔÛÇ])")
-    return {
-        "pysbd": pysbd.Segmenter(language=language, clean=False).segment,
+    found: dict[str, Callable[[str], list[str]]] = {
         "sentence-splitter (Moses)": SentenceSplitter(language=language).split,
-        "syntok": syntok_split,
         "regex [.!?] + capital": regex.split,
     }
+    try:
+        import pysbd
+
+        found["pysbd"] = pysbd.Segmenter(language=language, clean=False).segment
+    except ImportError:
+        pass
+    try:
+        import syntok.segmenter
+
+        def syntok_split(text: str) -> list[str]:
+            paragraphs = syntok.segmenter.analyze(text)
+            return ["".join(str(token) for token in sentence) for para in paragraphs for sentence in para]
+
+        found["syntok"] = syntok_split
+    except ImportError:
+        pass
+    return found
 
 
 @dataclass
