@@ -20,7 +20,15 @@ from starlette.types import Scope
 logger = logging.getLogger("heed.errors")
 
 REQUEST_ID_SCOPE_KEY = "heed.request_id"
-LIBRETRANSLATE_PATHS = frozenset({"/translate", "/languages", "/detect"})
+# LibreTranslate 1.9.6's routes. Everything under them (a path under /download_file/ or /frontend/ included)
+# answers errors in LibreTranslate's shape.
+LIBRETRANSLATE_PATHS = frozenset({
+    "/translate", "/languages", "/detect", "/translate_file", "/frontend/settings", "/suggest", "/health", "/spec",
+})  # fmt: skip
+LIBRETRANSLATE_PREFIXES = ("/download_file/", "/frontend/")
+# The LibreTranslate routes LibreTranslate serves without a key (its own /suggest and /download_file check none:
+# a disabled /suggest answers 403 to everyone, and a download URL is itself the secret).
+LIBRETRANSLATE_KEYLESS_PATHS = frozenset({"/languages", "/frontend/settings", "/health", "/spec", "/suggest"})
 
 _CODES_BY_STATUS = {
     400: "bad_request",
@@ -137,8 +145,20 @@ def request_id_of(scope: Scope) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def is_libretranslate_path(path: str) -> bool:
+    return path in LIBRETRANSLATE_PATHS or path.startswith(LIBRETRANSLATE_PREFIXES)
+
+
+def libretranslate_needs_key(path: str) -> bool:
+    return (
+        is_libretranslate_path(path)
+        and path not in LIBRETRANSLATE_KEYLESS_PATHS
+        and not path.startswith("/download_file/")
+    )
+
+
 def is_libretranslate(request: Request) -> bool:
-    return request.url.path in LIBRETRANSLATE_PATHS
+    return is_libretranslate_path(request.url.path)
 
 
 def error_response(

@@ -21,10 +21,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.app.auth import ApiKeys, BodyReplay, api_key_field, bearer_token
 from service.app.errors import (
-    LIBRETRANSLATE_PATHS,
     REQUEST_ID_SCOPE_KEY,
     PayloadTooLargeError,
     error_response,
+    is_libretranslate_path,
+    libretranslate_needs_key,
 )
 from service.app.logs import ACCESS_LOGGER, loggable_path
 from service.app.metrics import Metrics
@@ -40,8 +41,11 @@ access_log = logging.getLogger(ACCESS_LOGGER)
 
 # Open without an API key and never rate limited: the probes and metrics (orchestrators and Prometheus carry no
 # key), the read-only API description and its pages, and the web page with its static files (the page sends the
-# key itself).
-PUBLIC_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/", "/favicon.ico"})
+# key itself); and the LibreTranslate routes LibreTranslate exempts from keys and limits.
+PUBLIC_PATHS = frozenset({
+    "/healthz", "/readyz", "/metrics", "/openapi.json", "/docs", "/", "/favicon.ico", "/health", "/frontend/settings",
+    "/spec",
+})  # fmt: skip
 PUBLIC_PREFIXES = ("/static/", "/docs/static/")
 REALM = 'Bearer realm="heed"'
 
@@ -159,8 +163,10 @@ class BodySizeLimitMiddleware:
 class AccessControlMiddleware:
     """API keys and rate limits, checked before routing and before the app parses the body.
 
-    With keys configured, every path but the public ones needs a valid key: 401 otherwise. The caller is then
-    the key; without keys it is the client address. With a rate limit, a caller past it gets 429 with
+    With keys configured, every path but the public ones needs a valid key: 401 otherwise (403 on
+    LibreTranslate's keyed routes, as LibreTranslate answers; its keyless ones, /languages, /suggest and
+    /download_file/..., take a key but need none). The caller is then the key; without keys it is the client
+    address. With a rate limit, a caller past it gets 429 with
     Retry-After. Requests with a missing or wrong key also count against their client address, so keys
     cannot be guessed at speed. The key itself is never stored, logged or echoed.
     """
@@ -183,6 +189,7 @@ class AccessControlMiddleware:
             identity = self.keys.identify(presented) if presented else None
             authenticated = identity is not None
             caller = f"key:{identity}" if authenticated else caller
+            authenticated = authenticated or not self._needs_key(scope["path"])
         scope[CALLER_SCOPE_KEY] = caller  # whose results a request may store and read
         refusal = await self._rate_limited(scope, caller)
         if refusal is None and not authenticated:
@@ -198,7 +205,7 @@ class AccessControlMiddleware:
         sent_header, token = bearer_token(Headers(scope=scope))
         if sent_header:
             return token or "", receive, None
-        if scope["path"] not in LIBRETRANSLATE_PATHS:
+        if not is_libretranslate_path(scope["path"]):
             return None, receive, None
         replay = BodyReplay(receive)
         try:
@@ -209,17 +216,22 @@ class AccessControlMiddleware:
             return None, receive, response
         return await api_key_field(scope, body), replay.receive, None
 
+    @staticmethod
+    def _needs_key(path: str) -> bool:
+        return libretranslate_needs_key(path) or not is_libretranslate_path(path)
+
     def _unauthorized(self, scope: Scope, presented: bool) -> JSONResponse:
         self.state.metrics.rejections.labels(reason="unauthorized").inc()
-        where = "Authorization: Bearer <key>"
-        if scope["path"] in LIBRETRANSLATE_PATHS:
-            where += ", or in the api_key field"
+        libretranslate = is_libretranslate_path(scope["path"])
+        where = "Authorization: Bearer <key>" + (", or in the api_key field" if libretranslate else "")
         if presented:
             message = f"the API key is not valid; send a valid key as {where}"
             challenge = f'{REALM}, error="invalid_token"'
         else:
             message = f"an API key is required; send it as {where}"
             challenge = REALM
+        if libretranslate:  # LibreTranslate refuses a key with 403 and no challenge
+            return error_response(Request(scope), 403, "forbidden", message)
         return error_response(Request(scope), 401, "unauthorized", message, headers={"WWW-Authenticate": challenge})
 
     async def _rate_limited(self, scope: Scope, caller: str) -> JSONResponse | None:
@@ -232,4 +244,6 @@ class AccessControlMiddleware:
         self.state.metrics.rejections.labels(reason="rate_limited").inc()
         retry_after = retry_after_header(wait)
         message = f"rate limit of {limiter.per_minute} requests per minute exceeded; retry in {retry_after} s"
+        if is_libretranslate_path(scope["path"]):
+            message = f"Slowdown: {message}"  # LibreTranslate's prefix for a 429
         return error_response(Request(scope), 429, "rate_limited", message, headers={"Retry-After": retry_after})

@@ -1,10 +1,10 @@
 """The served OpenAPI document, completed with what the middleware answers, so it describes every response.
 
-FastAPI describes what the routes declare. The access control middleware adds 401 (when API keys are on) and
-429 (when a rate limit is on) on every protected operation, with the security schemes Swagger UI's "Authorize"
-button uses; validation errors are heed's error body, not FastAPI's default; every response carries
-X-Request-ID, and 503s may carry Retry-After. The document describes this deployment: on a server without
-keys it declares no security, and the request bodies name the language codes and bundles it serves, so that
+FastAPI describes what the routes declare. The access control middleware adds 401 (when API keys are on; 403 on
+LibreTranslate's keyed routes) and 429 (when a rate limit is on) on every protected operation, with the security
+schemes Swagger UI's "Authorize" button uses; validation errors are heed's error body, not FastAPI's default; every
+response carries X-Request-ID, and 503s may carry Retry-After. The document describes this deployment: on a server
+without keys it declares no security, and the request bodies name the language codes and bundles it serves, so that
 every request the document allows is one this server can answer (which is what a schema fuzzer checks).
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from service.app.errors import LIBRETRANSLATE_PATHS
+from service.app.errors import is_libretranslate_path, libretranslate_needs_key
 from service.app.middleware import REQUEST_ID_HEADER, is_public_path
 from service.app.settings import Settings
 from service.app.state import AppState, ServingModels
@@ -56,7 +56,7 @@ _CHALLENGE = _header("The Bearer challenge (RFC 6750).", required=True, example=
 
 
 def _error_response(path: str, description: str, headers: dict[str, Any]) -> dict[str, Any]:
-    schema = _LT_ERROR_BODY if path in LIBRETRANSLATE_PATHS else _ERROR_BODY
+    schema = _LT_ERROR_BODY if is_libretranslate_path(path) else _ERROR_BODY
     return {"description": description, "headers": headers,
             "content": {"application/json": {"schema": {"$ref": schema}}}}  # fmt: skip
 
@@ -68,10 +68,11 @@ def _complete_operation(path: str, operation: dict[str, Any], settings: Settings
         validation["schema"] = {"$ref": _ERROR_BODY}
         responses["422"]["description"] = "Invalid request: the message says which field and why"
     if not is_public_path(path):
-        if keys_on:
+        if keys_on and libretranslate_needs_key(path):
+            operation["security"] = [{BEARER_SCHEME: []}, {QUERY_KEY_SCHEME: []}]
+            responses["403"] = _error_response(path, "API key missing or not valid", {})
+        elif keys_on and not is_libretranslate_path(path):
             operation["security"] = [{BEARER_SCHEME: []}]
-            if path in LIBRETRANSLATE_PATHS:
-                operation["security"].append({QUERY_KEY_SCHEME: []})
             responses["401"] = _error_response(path, "API key missing or not valid", {"WWW-Authenticate": _CHALLENGE})
         if settings.rate_limit is not None:
             description = f"Over the rate limit of {settings.rate_limit} requests per minute"

@@ -441,14 +441,17 @@ class LibreTranslateRequest(BaseModel):
     source: str = Field(description="Source language code, or 'auto': each q item's language is detected.")
     target: str = Field(description="Target language code.")
     format: Annotated[
-        Literal["text", "html"], WithJsonSchema({"type": "string", "enum": ["text"]})  # html: 400, not supported
-    ] = Field(default="text", description="Only 'text' is supported (LibreTranslate's 'html' is answered 400).")
+        Literal["text", "html"],  # html: 400, not supported; "" and null are read as "text" (the router does)
+        WithJsonSchema({"anyOf": [{"type": "string", "enum": ["text", ""]}, {"type": "null"}]}),
+    ] = Field(default="text", description="Only 'text' ('' or null) is supported (LibreTranslate's 'html': 400).")
     api_key: str | None = Field(
         default=None, description="The API key, when the server requires one (or send Authorization: Bearer <key>)."
     )
-    alternatives: int = Field(
-        default=0, ge=0, le=MAX_BEAM_SIZE - 1, description="Extra translations to return per text."
-    )
+    alternatives: Annotated[
+        int,  # a numeric string is read as its number (the router does), as LibreTranslate reads it
+        WithJsonSchema({"anyOf": [{"type": "integer", "minimum": 0, "maximum": MAX_BEAM_SIZE - 1},
+                                  {"type": "string", "pattern": f"^0*({'|'.join(map(str, range(MAX_BEAM_SIZE)))})$"}]}),
+    ] = Field(default=0, ge=0, le=MAX_BEAM_SIZE - 1, description="Extra translations to return per text.")  # fmt: skip
 
     _whole_numbers = field_validator("alternatives", mode="before")(whole_number)
 

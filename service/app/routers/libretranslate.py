@@ -1,23 +1,27 @@
-"""LibreTranslate's wire format: POST /translate and POST /detect (JSON or form data) and GET /languages.
+"""LibreTranslate 1.9.6's routes: /translate, /detect and /translate_file (parameters from JSON, form data or the
+query string), /languages, /download_file/<name>, /frontend/settings, /suggest (disabled), /health and /spec.
 
-Errors here are `{"error": "..."}` with status 400, as LibreTranslate answers them (see errors.py).
+Errors here are `{"error": "..."}` with LibreTranslate's status codes (see errors.py; keys: middleware.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from typing import Any
+import re
+from pathlib import PurePath
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, ValidationError
+from starlette.datastructures import UploadFile
 
 from service.app.batching import DecodeOptions, TranslationScheduler
-from service.app.deps import ModelsDep, SchedulerDep, StateDep
+from service.app.deps import ModelsDep, SchedulerDep, StateDep, StoreDep
 from service.app.detection import check_translatable, detect_each, percent
-from service.app.errors import ApiError, InvalidInputError
+from service.app.errors import ApiError, InvalidInputError, is_libretranslate_path
 from service.app.languages import language_name
 from service.app.schemas import (
     MAX_BEAM_SIZE,
@@ -29,17 +33,33 @@ from service.app.schemas import (
     usable_texts,
 )
 from service.app.state import AppState, ServingModels
+from service.app.translated_files import (
+    DOWNLOAD_NAME_PATTERN,
+    MEDIA_TYPES,
+    check_size,
+    detected_source,
+    load_file,
+    pieces_and_texts,
+    read_upload,
+    store_file,
+    translate_pieces,
+)
 from service.app.translation import check_texts, translate_texts
 from service.runtime import Translation
 from service.text.detect import Detection, detect, detect_together
+from service.text.files import FORMATS
 
 router = APIRouter(tags=["libretranslate"])
 
-_FORM_SCHEMA = LibreTranslateRequest.model_json_schema()
+_JSON_SCHEMA = LibreTranslateRequest.model_json_schema()
+# Form fields are text: `format` may be empty there, not null.
+_FORM_SCHEMA = {**_JSON_SCHEMA, "properties": {**_JSON_SCHEMA["properties"],
+                                               "format": {**_JSON_SCHEMA["properties"]["format"], "anyOf": [
+                                                   {"type": "string", "enum": ["text", ""]}]}}}  # fmt: skip
 _REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "content": {
-        "application/json": {"schema": _FORM_SCHEMA},
+        "application/json": {"schema": _JSON_SCHEMA},
         "application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA},
         "multipart/form-data": {"schema": _FORM_SCHEMA},
     },
@@ -50,6 +70,41 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": LibreTranslateError, "description": "Not ready or overloaded"},
     504: {"model": LibreTranslateError, "description": "The translation did not finish in time"},
 }
+
+
+FRONTEND_TIMEOUT_MS = 500  # LibreTranslate's default: how long its page waits after typing before translating
+
+
+class LibreTranslateFileResponse(BaseModel):
+    translatedFileUrl: str  # LibreTranslate's field name
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"translatedFileUrl": "http://localhost:8000/download_file/Xq3v0b8kPZ1mJ2c9YwT4nA.talk.srt"}
+    ]})  # fmt: skip
+
+
+class LibreTranslateLanguageName(BaseModel):
+    code: str
+    name: str
+
+
+class LibreTranslateSettings(BaseModel):
+    """LibreTranslate's /frontend/settings fields."""
+
+    charLimit: int
+    frontendTimeout: int
+    apiKeys: bool
+    keyRequired: bool
+    suggestions: bool
+    filesTranslation: bool
+    supportedFilesFormat: list[str]
+    language: dict[str, LibreTranslateLanguageName]
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "charLimit": 5000, "frontendTimeout": 500, "apiKeys": False, "keyRequired": False, "suggestions": False,
+        "filesTranslation": True, "supportedFilesFormat": [".txt", ".srt", ".vtt"],
+        "language": {"source": {"code": "en", "name": "English"}, "target": {"code": "de", "name": "German"}},
+    }]})  # fmt: skip
 
 
 class _BadRequest(ApiError):
@@ -76,7 +131,34 @@ def _is_json(media_type: str) -> bool:
     return media_type == "application/json" or media_type.endswith("+json")
 
 
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def _normalised(fields: dict[str, Any]) -> dict[str, Any]:
+    """LibreTranslate's leniencies: language codes in any case, `format` null or "" for text, and `alternatives`
+    as a numeric string."""
+    for name in ("source", "target"):
+        if isinstance(fields.get(name), str):
+            fields[name] = fields[name].strip().lower()
+    if fields.get("format", "text") in (None, ""):
+        fields["format"] = "text"
+    alternatives = fields.get("alternatives")
+    if isinstance(alternatives, str):
+        if not _DIGITS.fullmatch(alternatives):
+            raise _BadRequest("Invalid request: alternatives parameter is not a number")
+        fields["alternatives"] = int(alternatives)
+    return fields
+
+
 async def _read_fields(request: Request) -> dict[str, Any]:
+    """The request's parameters: the body's, and for those it lacks, the query string's (as LibreTranslate reads
+    form requests; heed reads JSON requests the same way)."""
+    query = _collect(list(request.query_params.multi_items()))
+    body = await _read_body_fields(request)
+    return _normalised({**{key: value for key, value in query.items() if key not in body}, **body})
+
+
+async def _read_body_fields(request: Request) -> dict[str, Any]:
     media_type = _media_type(request)
     body = await request.body()
     try:
@@ -259,3 +341,136 @@ async def libretranslate_languages(models: ModelsDep) -> list[LibreTranslateLang
         )
         for code in codes
     ]
+
+
+class _Forbidden(ApiError):
+    status_code = 403
+    code = "forbidden"
+
+
+_FILE_FORM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["file", "source", "target"],
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": f"The file: {', '.join(FORMATS)}, UTF-8."},
+        "source": {"type": "string", "description": "Source language code, or 'auto' (detected from the file)."},
+        "target": {"type": "string", "description": "Target language code."},
+        "api_key": {"type": "string", "description": "API key"},
+    },
+}
+
+
+async def _file_fields(request: Request) -> tuple[dict[str, Any], UploadFile | None]:
+    """The multipart form's text fields (with the query string's for those it lacks) and its `file`."""
+    if _media_type(request) != "multipart/form-data":
+        raise _BadRequest("Invalid request: send the file as multipart/form-data")
+    form = await request.form()
+    fields = _collect(list(request.query_params.multi_items()))
+    fields.update({key: value for key, value in form.multi_items() if isinstance(value, str)})
+    upload = form.get("file")
+    return _normalised(fields), upload if isinstance(upload, UploadFile) else None
+
+
+def _required(fields: dict[str, Any], name: str) -> str:
+    value = fields.get(name)
+    if not isinstance(value, str) or not value:
+        raise _BadRequest(f"Invalid request: missing {name} parameter")
+    return value
+
+
+@router.post(
+    "/translate_file",
+    response_model=LibreTranslateFileResponse,
+    responses={**_ERRORS, 403: {"model": LibreTranslateError, "description": "API key missing or not valid"}},
+    openapi_extra={
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": _FILE_FORM_SCHEMA}}}
+    },
+    summary=f"LibreTranslate-compatible file translation ({', '.join(FORMATS)}); answers the translated file's URL",
+)
+async def libretranslate_translate_file(
+    http_request: Request, state: StateDep, models: ModelsDep, scheduler: SchedulerDep, store: StoreDep
+) -> LibreTranslateFileResponse:
+    """Subtitles keep their cue numbers, timings, blank lines and line endings byte for byte; each cue's text
+    (its lines together) is translated. A .txt file is translated line by line. The file is downloadable for as
+    long as results are kept."""
+    fields, upload = await _file_fields(http_request)
+    if upload is None:
+        raise _BadRequest("Invalid request: missing file parameter")
+    source, target = _required(fields, "source"), _required(fields, "target")
+    content = await upload.read()
+    parsed = read_upload(upload.filename or "", content)
+    pieces, texts = await asyncio.to_thread(pieces_and_texts, parsed)
+    check_size(texts, state.settings.max_chars, state.settings.max_texts)
+    if source == "auto":
+        source = await detected_source(models, texts, target)
+    translated = await translate_pieces(state, scheduler, models, pieces, texts, source, target)
+    name = await store_file(state, store, parsed.name, translated)
+    url = http_request.url_for("libretranslate_download_file", name=name)
+    return LibreTranslateFileResponse(translatedFileUrl=str(url))
+
+
+@router.get(
+    "/download_file/{name}",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {media_type.split(";")[0]: {} for media_type in MEDIA_TYPES.values()},
+            "description": "The translated file, as an attachment",
+        },
+        400: _ERRORS[400],
+        404: {"model": LibreTranslateError, "description": "Unknown or expired file"},
+    },
+    summary="Downloads a file translated by /translate_file, by the URL it answered",
+)
+async def libretranslate_download_file(
+    name: Annotated[str, Path(pattern=DOWNLOAD_NAME_PATTERN, description="The name in translatedFileUrl")],
+    state: StateDep, store: StoreDep,
+) -> Response:  # fmt: skip
+    filename, content = await load_file(state, store, name)
+    media_type = MEDIA_TYPES.get(PurePath(filename).suffix.lower(), "application/octet-stream")
+    return Response(
+        content, media_type=media_type, headers={"Content-Disposition": f'attachment; filename="{filename}"'}
+    )
+
+
+@router.get(
+    "/frontend/settings",
+    response_model=LibreTranslateSettings,
+    responses={503: _ERRORS[503]},
+    summary="LibreTranslate-compatible settings for its web page: limits, languages, file formats",
+)
+async def libretranslate_frontend_settings(state: StateDep, models: ModelsDep) -> LibreTranslateSettings:
+    """`charLimit` is heed's limit per text; `keyRequired` is true whenever API keys are on (heed needs a key for
+    /translate then, where LibreTranslate can let keyless callers in)."""
+    source, target = models.language_pairs()[0]
+    keys_on = bool(state.settings.api_key_values())
+    return LibreTranslateSettings(
+        charLimit=state.settings.max_chars, frontendTimeout=FRONTEND_TIMEOUT_MS, apiKeys=keys_on,
+        keyRequired=keys_on, suggestions=False, filesTranslation=True, supportedFilesFormat=list(FORMATS),
+        language={"source": LibreTranslateLanguageName(code=source, name=language_name(source)),
+                  "target": LibreTranslateLanguageName(code=target, name=language_name(target))},
+    )  # fmt: skip
+
+
+@router.post(
+    "/suggest",
+    responses={403: {"model": LibreTranslateError, "description": "Suggestions are disabled on this server"}},
+    summary="LibreTranslate's suggestions, which heed does not take: always 403, as a LibreTranslate without them",
+)
+async def libretranslate_suggest() -> None:
+    raise _Forbidden("Suggestions are disabled on this server.")
+
+
+@router.get("/health", summary='LibreTranslate\'s health check: {"status": "ok"} while the process serves')
+async def libretranslate_health() -> dict[str, str]:
+    """Readiness (models loaded, store reachable) is heed's /readyz; this answers as LibreTranslate's does."""
+    return {"status": "ok"}
+
+
+@router.get("/spec", summary="The OpenAPI document of the LibreTranslate-compatible routes only")
+async def libretranslate_spec(http_request: Request) -> JSONResponse:
+    """LibreTranslate serves a Swagger 2.0 document here; heed serves OpenAPI 3.1 for the same routes."""
+    document = http_request.app.openapi()
+    paths = {path: item for path, item in document.get("paths", {}).items() if is_libretranslate_path(path)}
+    info = {**document.get("info", {}), "title": "heed: LibreTranslate-compatible API"}
+    return JSONResponse({**document, "info": info, "paths": paths})

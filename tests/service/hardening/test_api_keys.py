@@ -1,6 +1,7 @@
-"""Optional API keys: with keys set, every endpoint but the probes, /metrics, the page and the API docs needs
-one, as `Authorization: Bearer <key>` or as LibreTranslate's `api_key`; a missing or wrong key is a 401 with a
-JSON reason, and no key ever reaches the logs."""
+"""Optional API keys: with keys set, every endpoint but the probes, /metrics, the page, the API docs and the
+LibreTranslate routes LibreTranslate leaves open needs one, as `Authorization: Bearer <key>` or as LibreTranslate's
+`api_key`; a missing or wrong key is a 401 with a JSON reason (403 on LibreTranslate's routes, as LibreTranslate
+answers), and no key ever reaches the logs."""
 
 from __future__ import annotations
 
@@ -102,6 +103,10 @@ PUBLIC = [
     "/",
     "/static/api.js",
     "/favicon.ico",
+    "/languages",
+    "/frontend/settings",
+    "/health",
+    "/spec",
 ]
 
 
@@ -180,15 +185,26 @@ def test_libretranslate_takes_the_key_as_api_key_in_json_form_multipart_or_query
                                                                                              "application/json"}),
         lambda client: client.post("/translate", content=b"--x\r\nbroken", headers={"content-type":
                                                                                     "multipart/form-data; boundary=x"}),
-        lambda client: client.get("/languages"),
-        lambda client: client.get("/languages", params={"api_key": WRONG_KEY}),
+        lambda client: client.post("/detect", data={"q": "A dog.", "api_key": WRONG_KEY}),
+        lambda client: client.post("/translate_file", files={"file": ("a.txt", b"A dog.")},
+                                   data={"source": "en", "target": "de"}),
     ],
 )  # fmt: skip
-def test_libretranslate_refusals_are_401_in_its_error_shape(anonymous: httpx.Client, send: Any) -> None:
+def test_libretranslate_refusals_are_403_in_its_error_shape(anonymous: httpx.Client, send: Any) -> None:
     response = send(anonymous)
-    assert response.status_code == 401, response.text
+    assert response.status_code == 403, response.text
     assert list(response.json()) == ["error"]
     assert "api_key" in response.json()["error"]
+    assert "www-authenticate" not in response.headers
+
+
+@pytest.mark.parametrize("params", [{}, {"api_key": WRONG_KEY}])
+def test_libretranslate_keyless_routes_ignore_a_missing_or_wrong_key(anonymous: httpx.Client, params: Any) -> None:
+    assert anonymous.get("/languages", params=params).status_code == 200
+    assert anonymous.get("/frontend/settings", params=params).json()["apiKeys"] is True
+    suggest = anonymous.post("/suggest", data={"q": "a", "s": "b", "source": "en", "target": "de", **params})
+    assert suggest.status_code == 403
+    assert suggest.json() == {"error": "Suggestions are disabled on this server."}
 
 
 def test_an_oversized_libretranslate_body_without_a_header_is_413(anonymous: httpx.Client) -> None:
@@ -201,7 +217,7 @@ def test_the_libretranslatepy_client_with_and_without_a_key(keyed_server: LiveSe
     assert LibreTranslateAPI(keyed_server.url, api_key=FILE_KEY).translate(PAIRS[2][0], "en", "de") == PAIRS[2][1]
     with pytest.raises(urllib.error.HTTPError) as raised:
         LibreTranslateAPI(keyed_server.url).translate(PAIRS[2][0], "en", "de")
-    assert raised.value.code == 401
+    assert raised.value.code == 403
 
 
 def test_the_openapi_document_declares_the_security(anonymous: httpx.Client) -> None:
@@ -212,6 +228,9 @@ def test_the_openapi_document_declares_the_security(anonymous: httpx.Client) -> 
     assert translate["security"] == [{"bearerAuth": []}]
     assert translate["responses"]["401"]["headers"]["WWW-Authenticate"]["required"] is True
     assert {"bearerAuth": []} in spec["paths"]["/translate"]["post"]["security"]
+    assert "403" in spec["paths"]["/translate"]["post"]["responses"]
+    assert "401" not in spec["paths"]["/translate"]["post"]["responses"]
+    assert "security" not in spec["paths"]["/languages"]["get"]
     for path in ("/healthz", "/readyz", "/metrics"):
         assert "security" not in spec["paths"][path]["get"]
         assert "401" not in spec["paths"][path]["get"]["responses"]

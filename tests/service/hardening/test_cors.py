@@ -55,7 +55,7 @@ def test_a_star_lets_any_origin_call_the_api(open_server: LiveServer) -> None:
         assert response.headers["access-control-allow-origin"] == "*"
         assert "x-request-id" in response.headers["access-control-expose-headers"].lower()
         refused = client.post("/translate", json=LT_BODY)
-        assert refused.status_code == 401
+        assert refused.status_code == 403
         assert refused.headers["access-control-allow-origin"] == "*"
         assert "access-control-allow-credentials" not in response.headers
 

@@ -1,0 +1,149 @@
+"""LibreTranslate's file translation: an uploaded .txt, .srt or .vtt file translated piece by piece
+(service.text.files), kept in the result store with the results' expiry, and downloaded by its URL.
+
+A stored file's id is `file.<22 random URL-safe characters>`: heed's own result ids never hold a dot, so
+/v1/translations/{id} can never read a file, nor /download_file a result. The download name is
+`<random part>.<file name>`, as LibreTranslate names it; the random part is the secret that lets its holder
+download the file, as in LibreTranslate, whose download route takes no key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from pathlib import PurePath
+
+from service.app.batching import DecodeOptions, TranslationScheduler
+from service.app.detection import check_translatable
+from service.app.documents import new_result_id, pack, unpack
+from service.app.errors import ApiError, NotFoundError, StoreUnavailableError
+from service.app.state import AppState, ServingModels
+from service.app.store import CallerStore, StoreError
+from service.app.translation import translate_texts
+from service.text.detect import detect
+from service.text.files import FORMATS, Piece, assemble, cut, texts_to_translate
+
+STORE_PREFIX = "file."
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")
+DOWNLOAD_NAME_PATTERN = r"^[A-Za-z0-9_-]{22}\.[A-Za-z0-9._-]+$"  # a token, a dot, a safe_name
+_UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
+_NAME_SEPARATOR = b"\0"  # between the stored file's name and its bytes; a name never holds it
+MEDIA_TYPES = {".txt": "text/plain; charset=utf-8", ".srt": "application/x-subrip; charset=utf-8",
+               ".vtt": "text/vtt; charset=utf-8"}  # fmt: skip
+DETECTION_SAMPLE_CHARS = 2_000
+
+
+class FileRequestError(ApiError):
+    status_code = 400
+    code = "bad_request"
+
+
+class FileTooLargeError(ApiError):
+    status_code = 413
+    code = "payload_too_large"
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    extension: str
+    text: str
+
+
+def safe_name(filename: str) -> str:
+    """The file's own name (no folders) with characters outside [A-Za-z0-9._-] replaced by "_"."""
+    name = _UNSAFE_NAME_CHARACTERS.sub("_", PurePath(filename.replace("\\", "/")).name).strip("._")
+    return name or "file"
+
+
+def read_upload(filename: str, content: bytes) -> Upload:
+    """The upload's name, format and text; 400 for a format heed cannot translate or a file that is not UTF-8."""
+    if not filename:
+        raise FileRequestError("Invalid request: empty file")
+    extension = PurePath(filename).suffix.lower()
+    if extension not in FORMATS:
+        why = " (.html is not supported yet)" if extension in (".html", ".htm") else ""
+        raise FileRequestError(f"Invalid request: file format not supported{why}; supported: {', '.join(FORMATS)}")
+    if not content:
+        raise FileRequestError("Invalid request: empty file")
+    try:
+        text = content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FileRequestError(f"Invalid request: the file is not UTF-8 text ({error.reason})") from None
+    return Upload(safe_name(filename), extension, text)
+
+
+def check_size(texts: list[str], max_chars: int, max_texts: int) -> None:
+    """A file may hold as many characters to translate as one request of the largest size (max_texts texts of
+    max_chars each), and no single line or cue longer than one text may be."""
+    total = sum(map(len, texts))
+    if total > max_chars * max_texts:
+        raise FileTooLargeError(
+            f"Invalid request: the file has {total} characters to translate; the limit is {max_chars * max_texts}"
+        )
+    longest = max(texts, key=len, default="")
+    if len(longest) > max_chars:
+        raise FileRequestError(
+            f"Invalid request: a line or cue of the file has {len(longest)} characters; the limit is {max_chars}"
+        )
+
+
+async def detected_source(models: ServingModels, texts: list[str], target: str) -> str:
+    """The language of the file's first DETECTION_SAMPLE_CHARS characters to translate."""
+    sample = " ".join(texts)[:DETECTION_SAMPLE_CHARS]
+    detection = (await asyncio.to_thread(detect, sample, candidates=1))[0]
+    check_translatable(models, [detection], target, "file")
+    return detection.language
+
+
+async def translate_pieces(
+    state: AppState, scheduler: TranslationScheduler, models: ServingModels, pieces: list[Piece], texts: list[str],
+    source: str, target: str,
+) -> str:  # fmt: skip
+    """The file's text translated, max_texts texts per scheduler request (one after another, so a long file
+    takes its turns with other requests rather than filling the queue)."""
+    translator = models.resolve(source, target)
+    options = DecodeOptions(beam_size=translator.default_beam_size, n_best=1)
+    step = state.settings.max_texts
+    translated: list[str] = []
+    for start in range(0, len(texts), step):
+        chunk = await translate_texts(state, scheduler, translator, texts[start : start + step], options)
+        translated.extend(translation.text for translation in chunk)
+    return assemble(pieces, translated)
+
+
+def pieces_and_texts(upload: Upload) -> tuple[list[Piece], list[str]]:
+    pieces = cut(upload.text, upload.extension)
+    return pieces, texts_to_translate(pieces)
+
+
+async def store_file(state: AppState, store: CallerStore, name: str, text: str) -> str:
+    """Stores the translated file; its download name."""
+    token = new_result_id()
+    packed = await asyncio.to_thread(pack, name.encode() + _NAME_SEPARATOR + text.encode("utf-8"))
+    if not await store.save(STORE_PREFIX + token, packed):
+        reason = store.unstored_reason or "unknown"
+        if reason == "too_large":
+            raise FileTooLargeError("Invalid request: the translated file is larger than the store keeps per caller")
+        raise StoreUnavailableError(f"the translated file could not be stored ({reason}); try again later")
+    return f"{token}.{name}"
+
+
+async def load_file(state: AppState, store: CallerStore, download_name: str) -> tuple[str, bytes]:
+    """(the file's name, its bytes); 400 for a name that is not a download name, 404 when unknown or expired."""
+    token, _, name = download_name.partition(".")
+    if not _TOKEN.match(token) or not name:
+        raise FileRequestError("Invalid filename")
+    try:
+        packed = await store.load(STORE_PREFIX + token)
+    except StoreError as error:
+        state.metrics.store_errors.labels(operation="load").inc()
+        raise StoreUnavailableError(f"the result store is unavailable: {error}") from None
+    gone = NotFoundError(f"no file {download_name!r}: it is unknown or expired (files are kept {store.ttl_seconds} s)")
+    if packed is None:
+        raise gone
+    stored_name, _, content = (await asyncio.to_thread(unpack, packed)).partition(_NAME_SEPARATOR)
+    if stored_name.decode() != name:
+        raise gone
+    return name, content
