@@ -32,6 +32,7 @@ _NAME_SEPARATOR = b"\0"  # between the stored file's name and its bytes; a name 
 MEDIA_TYPES = {".txt": "text/plain; charset=utf-8", ".srt": "application/x-subrip; charset=utf-8",
                ".vtt": "text/vtt; charset=utf-8"}  # fmt: skip
 DETECTION_SAMPLE_CHARS = 2_000
+FILE_CONCURRENCY = 8  # a file's lines or cues in flight at once: enough to fill batches, few enough to share them
 
 
 class FileRequestError(ApiError):
@@ -75,8 +76,10 @@ def read_upload(filename: str, content: bytes) -> Upload:
 
 
 def check_size(texts: list[str], max_chars: int, max_texts: int) -> None:
-    """A file may hold as many characters to translate as one request of the largest size (max_texts texts of
-    max_chars each), and no single line or cue longer than one text may be."""
+    """A file must hold some text to translate, and may hold as many characters to translate as one request of
+    the largest size (max_texts texts of max_chars each), and no single line or cue longer than one text may be."""
+    if not texts:
+        raise FileRequestError("Invalid request: the file holds no text to translate")
     total = sum(map(len, texts))
     if total > max_chars * max_texts:
         raise FileTooLargeError(
@@ -101,16 +104,23 @@ async def translate_pieces(
     state: AppState, scheduler: TranslationScheduler, models: ServingModels, pieces: list[Piece], texts: list[str],
     source: str, target: str,
 ) -> str:  # fmt: skip
-    """The file's text translated, max_texts texts per scheduler request (one after another, so a long file
-    takes its turns with other requests rather than filling the queue)."""
+    """The file's text translated, each line or cue as a request of its own (so each fits the per-request work
+    budget exactly as the same text sent to /translate would), FILE_CONCURRENCY at a time: they share batches
+    with each other and with other requests, without filling the queue."""
     translator = models.resolve(source, target)
     options = DecodeOptions(beam_size=translator.default_beam_size, n_best=1)
-    step = state.settings.max_texts
-    translated: list[str] = []
-    for start in range(0, len(texts), step):
-        chunk = await translate_texts(state, scheduler, translator, texts[start : start + step], options)
-        translated.extend(translation.text for translation in chunk)
-    return assemble(pieces, translated)
+    window = asyncio.Semaphore(FILE_CONCURRENCY)
+
+    async def translate_one(text: str) -> str:
+        async with window:
+            return (await translate_texts(state, scheduler, translator, [text], options))[0].text
+
+    try:
+        async with asyncio.TaskGroup() as group:  # the first failure cancels the rest
+            tasks = [group.create_task(translate_one(text)) for text in texts]
+    except ExceptionGroup as failures:
+        raise failures.exceptions[0] from None
+    return assemble(pieces, [task.result() for task in tasks])
 
 
 def pieces_and_texts(upload: Upload) -> tuple[list[Piece], list[str]]:

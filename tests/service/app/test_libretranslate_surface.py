@@ -125,6 +125,14 @@ def test_subtitles_keep_numbers_and_timings_byte_for_byte(
     assert download.headers["content-disposition"] == f'attachment; filename="{name}"'
 
 
+def test_a_subtitle_file_of_more_cues_than_one_request_takes(client: httpx.Client) -> None:
+    cues = [PAIRS[index % len(PAIRS)] for index in range(70)]  # max_texts is 64
+    timing = "00:00:{0:02},000 --> 00:00:{0:02},900"
+    content = "".join(f"{n}\r\n{timing.format(n % 60)}\r\n{source}\r\n\r\n" for n, (source, _) in enumerate(cues, 1))
+    expected = "".join(f"{n}\r\n{timing.format(n % 60)}\r\n{target}\r\n\r\n" for n, (_, target) in enumerate(cues, 1))
+    assert _download(client, _translate_file(client, "long.srt", content.encode())).text == expected
+
+
 def test_a_text_file_is_translated_line_by_line(client: httpx.Client) -> None:
     content = f"{PAIRS[2][0]}\r\n\r\n  {PAIRS[4][0]} {PAIRS[5][0]}\n".encode()
     download = _download(client, _translate_file(client, "my notes (1).TXT", content))
@@ -138,6 +146,8 @@ def test_a_text_file_is_translated_line_by_line(client: httpx.Client) -> None:
         ("page.html", b"<p>A dog.</p>", {}, 400, "file format not supported (.html is not supported yet)"),
         ("book.docx", b"PK", {}, 400, "file format not supported"),
         ("a.txt", b"", {}, 400, "empty file"),
+        ("a.srt", b"1\n00:00:01,000 --> 00:00:02,000\n\n", {"source": "auto"}, 400, "holds no text to translate"),
+        ("a.txt", b" \n\t\n", {}, 400, "holds no text to translate"),
         ("a.txt", b"\xff\xfeA dog.", {}, 400, "not UTF-8"),
         ("a.txt", b"A dog.", {"target": ""}, 400, "missing target parameter"),
         ("a.txt", b"A dog.", {"target": "fr"}, 400, "no model translates 'en' to 'fr'"),
