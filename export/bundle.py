@@ -173,15 +173,7 @@ def quantize_bundle(
         raise ExportInputError("no sentences to compare the int8 bundle with")
     with _staging(out) as folder:
         progress("quantizing weights to int8 (weight-only; activations stay float32)")
-        for file in (ENCODER_FILE, DECODER_FILE):
-            quantize_graph(fp32_bundle / file, folder / file)
-        for file in (SOURCE_SPM, TARGET_SPM):
-            shutil.copyfile(fp32_bundle / file, folder / file)
-        reference, src_sp, _ = open_bundle(fp32_bundle)
-        candidate = _runner_from_manifest(folder, fp32_manifest)
-        source_ids = encode_sources(src_sp, sentences, reference.special.eos)
-        progress(f"comparing int8 and float32 greedy outputs on {len(sentences)} sentences")
-        agreement = check_agreement(reference, candidate, source_ids, max_output_length, min_agreement)
+        agreement = _rewritten_graphs(fp32_bundle, folder, quantize_graph, sentences, min_agreement, progress)
         quantized_from = {
             "name": fp32_manifest["name"],
             "version": fp32_manifest["version"],
@@ -211,19 +203,33 @@ def upgrade_bundle(bundle: str | Path, *, min_agreement: float = 1.0, progress: 
     sentences = list(BUILT_IN_SENTENCES.get(old_manifest["source_language"], ()))
     with _staging(bundle, "upgrade") as folder:
         progress("rewriting the int8 graphs as weight-only int8")
-        for file in (ENCODER_FILE, DECODER_FILE):
-            weights_only_file(bundle / file, folder / file)
-        for file in (SOURCE_SPM, TARGET_SPM):
-            shutil.copyfile(bundle / file, folder / file)
-        reference, src_sp, _ = open_bundle(bundle)
-        candidate = _runner_from_manifest(folder, old_manifest)
-        source_ids = encode_sources(src_sp, sentences, reference.special.eos)
-        agreement = check_agreement(reference, candidate, source_ids, max_output_length, min_agreement)
+        agreement = _rewritten_graphs(bundle, folder, weights_only_file, sentences, min_agreement, progress)
         manifest = _upgraded_manifest(folder, old_manifest, agreement)
         write_manifest(folder, manifest)
         verify_files(folder, manifest)
         _publish(folder, bundle, force=True)
     return ExportedBundle(bundle, manifest, sentences, "built-in sentences", agreement=agreement)
+
+
+def _rewritten_graphs(
+    source: Path,
+    folder: Path,
+    rewrite: Callable[[Path, Path], object],
+    sentences: Sequence[str],
+    min_agreement: float,
+    progress: Progress,
+) -> AgreementReport:
+    """Writes source's graphs through `rewrite` into folder beside copies of its tokenizers, and checks that
+    the new graphs' greedy outputs agree with the source bundle's on the sentences."""
+    for file in (ENCODER_FILE, DECODER_FILE):
+        rewrite(source / file, folder / file)
+    for file in (SOURCE_SPM, TARGET_SPM):
+        shutil.copyfile(source / file, folder / file)
+    reference, src_sp, _ = open_bundle(source)
+    candidate = _runner_from_manifest(folder, read_manifest(source))
+    source_ids = encode_sources(src_sp, sentences, reference.special.eos)
+    progress(f"comparing the new graphs' greedy outputs with {source.name}'s on {len(sentences)} sentences")
+    return check_agreement(reference, candidate, source_ids, max_output_length, min_agreement)
 
 
 def _upgraded_manifest(folder: Path, old: Manifest, agreement: AgreementReport) -> Manifest:
