@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from service.app.errors import ApiError
 from service.app.languages import language_name
 from service.app.state import ServingModels
-from service.text.detect import Detection, detect
+from service.text.detect import Detection, detect_preferring
 
 
 class UntranslatableLanguageError(ApiError):
@@ -27,10 +27,12 @@ def describe(detection: Detection) -> str:
     return f"{language_name(detection.language)} ({detection.language}, {percent(detection):g}% confident)"
 
 
-async def detect_each(texts: Sequence[str]) -> list[Detection]:
-    """The likeliest language of each text (off the event loop: a 64-text request of 5000 characters each takes
+async def detect_each(models: ServingModels, texts: Sequence[str], target: str) -> list[Detection]:
+    """The likeliest language of each text; where a text is too short to tell, the likeliest of the languages a
+    loaded model translates into `target` (off the event loop: a 64-text request of 5000 characters each takes
     tens of milliseconds)."""
-    return await asyncio.to_thread(lambda: [detect(text, candidates=1)[0] for text in texts])
+    served = {source for source, into in models.language_pairs() if into == target}
+    return await asyncio.to_thread(lambda: [detect_preferring(text, served) for text in texts])
 
 
 def check_translatable(models: ServingModels, detections: Sequence[Detection], target: str, field: str) -> None:
@@ -55,7 +57,7 @@ class MixedLanguagesError(ApiError):
 
 async def detect_one_source(models: ServingModels, texts: Sequence[str], target: str, field: str = "text") -> str:
     """The one language all the texts were detected as, which a loaded model translates into `target`."""
-    detections = await detect_each(texts)
+    detections = await detect_each(models, texts, target)
     check_translatable(models, detections, target, field)
     languages = sorted({detection.language for detection in detections})
     if len(languages) > 1:

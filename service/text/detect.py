@@ -23,7 +23,7 @@ candidate: it downloads its model at run time. Its codes are ISO 639-1.
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +31,9 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 # How many candidates a detection lists at most, as LibreTranslate's detector answers its best three.
 MAX_CANDIDATES = 3
+# Below this probability the best guess is a guess: "Hello world" reads as Sesotho at 0.12 (English 0.08), "Ok."
+# as Ganda at 0.04. Confidently detected texts are at 0.8 and above for Multi30k sentences.
+CONFIDENT = 0.5
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,20 @@ def detect(text: str, candidates: int = MAX_CANDIDATES) -> list[Detection]:
     ranked = sorted(_distribution(text).items(), key=lambda item: -item[1])
     best = [Detection(language, confidence) for language, confidence in ranked[:candidates]]
     return best[:1] + [detection for detection in best[1:] if detection.confidence >= 0.005]
+
+
+def detect_preferring(text: str, preferred: Collection[str], confident: float = CONFIDENT) -> Detection:
+    """The likeliest language, unless the text says too little to tell (the best guess below `confident`): then the
+    likeliest of `preferred`, the languages the caller can use. A short text that fits no language well is far more
+    likely to be in one that is served than in whichever rare language scored a little higher. A confident
+    detection of another language stands, so that French sent to an English model is refused by name."""
+    distribution = _distribution(text)
+    best = max(distribution, key=distribution.__getitem__)
+    usable = [language for language in preferred if language in distribution]
+    if distribution[best] >= confident or not usable:
+        return Detection(best, distribution[best])
+    chosen = max(usable, key=distribution.__getitem__)
+    return Detection(chosen, distribution[chosen])
 
 
 def detect_together(texts: Sequence[str], candidates: int = MAX_CANDIDATES) -> list[Detection]:

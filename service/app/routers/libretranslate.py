@@ -258,7 +258,7 @@ async def libretranslate_translate(
         raise _BadRequest(f"Invalid request: {error.message}") from None
     detections: list[Detection] | None = None
     if request.source == "auto":
-        detections = await detect_each(texts)
+        detections = await detect_each(models, texts, request.target)
         check_translatable(models, detections, request.target, "q")
     sources = (
         [detection.language for detection in detections] if detections is not None else [request.source] * len(texts)

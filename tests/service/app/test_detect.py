@@ -87,3 +87,13 @@ def test_v1_translate_with_auto_refuses_a_language_no_model_translates(client: h
     assert error["code"] == "unsupported_detected_language"
     assert "text was detected as French (fr, " in error["message"]
     assert error["detected_language"]["language"] == "fr"
+
+
+@pytest.mark.parametrize("text", ["Hello world", "Ok."])
+def test_a_text_too_short_to_tell_is_taken_as_a_served_language(client: httpx.Client, text: str) -> None:
+    """py3langid reads "Hello world" as Sesotho at 12% (English 8%): a guess, not a detection. Only a confident
+    detection of an unserved language is refused."""
+    response = client.post("/translate", data={"q": text, "source": "auto", "target": "de"})
+    assert response.status_code == 200, response.text
+    detected = response.json()["detectedLanguage"]
+    assert detected["language"] == "en" and detected["confidence"] < 50

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.text.detect import MAX_CANDIDATES, detect, detect_together
+from service.text.detect import CONFIDENT, MAX_CANDIDATES, detect, detect_preferring, detect_together
 
 
 @pytest.mark.parametrize(
@@ -40,3 +40,12 @@ def test_texts_taken_together_weigh_each_by_its_length() -> None:
     assert together[0].language == "de"
     assert together[0].confidence < detect(long_german)[0].confidence
     assert detect_together([]) == []
+
+
+def test_an_uncertain_guess_gives_way_to_a_preferred_language_and_a_confident_one_does_not() -> None:
+    guessed = detect("Hello world")[0]
+    assert guessed.language != "en" and guessed.confidence < CONFIDENT  # the reason for preferring
+    assert detect_preferring("Hello world", {"en"}).language == "en"
+    assert detect_preferring("Hello world", set()) == guessed
+    french = detect_preferring("Un homme fait du vélo.", {"en"})
+    assert french.language == "fr" and french.confidence >= CONFIDENT
