@@ -20,7 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
-from service.app.routers.page import STATIC_DIR, STATIC_HEADERS
+from service.app.routers.page import STATIC_DIR, STATIC_HEADERS, page_headers
 
 DOCS_STATIC_PREFIX = "/docs/static/"
 VENDOR_DIR = Path(fastapi_offline.__file__).resolve().parent / "static"
@@ -39,12 +39,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",
-}
+PAGE_HEADERS = page_headers(CONTENT_SECURITY_POLICY)
 
 _SWAGGER_UI_PAGE = f"""<!doctype html>
 <html lang="en">

@@ -32,12 +32,19 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "frame-ancestors 'none'",
     )
 )
-PAGE_HEADERS = {
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-cache",  # revalidate, so a new release's page is picked up at once
-}
+
+
+def page_headers(policy: str) -> dict[str, str]:
+    """The headers of a page heed serves under `policy`, revalidated so a new release's page is picked up at once."""
+    return {
+        "Content-Security-Policy": policy,
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "no-referrer",
+        "Cache-Control": "no-cache",
+    }
+
+
+PAGE_HEADERS = page_headers(CONTENT_SECURITY_POLICY)
 STATIC_HEADERS = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"}
 
 router = APIRouter(include_in_schema=False)
