@@ -101,7 +101,11 @@ def test_sigterm_under_load_finishes_accepted_requests_refuses_new_ones_and_exit
     assert all(outcome.status == 200 and _full_translation(outcome) for outcome in answered.values())
     assert len(refused) == CLIENTS and not any(outcome.request_id in accepted for outcome in refused)
     after_sigterm = [record for record in records[records.index(requested) + 1 :] if record["logger"] == "heed.access"]
-    assert len(after_sigterm) >= requested["requests_in_flight"] >= 1, "requests in flight at SIGTERM completed"
+    # uvicorn's task count at SIGTERM also holds cycles that had already written their answer (and access line)
+    # but whose task had not ended yet, so it can exceed the number of clients (42 of 32 seen in CI). What must
+    # hold: requests were still answered after SIGTERM, each one an accepted request its client got in full.
+    assert after_sigterm, "requests in flight at SIGTERM completed"
+    assert all(record["status"] == 200 and record["request_id"] in answered for record in after_sigterm)
 
 
 SHIPPED_EN_DE = REPO / "artifacts" / "en-de"
