@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from service.app.sentences import Segment, TextTranslation, whole
 from service.runtime import Translation, Translator
 
 ATTENTION_DECIMALS = 4
@@ -37,30 +38,68 @@ def rounded_attention(matrix: np.ndarray) -> np.ndarray:
     return np.round(np.asarray(matrix, dtype=np.float64), ATTENTION_DECIMALS)
 
 
-def translation_item(translation: Translation, *, with_n_best: bool) -> dict[str, Any]:
-    item: dict[str, Any] = {
+def _confidence(translation: Translation) -> dict[str, float]:
+    return {
+        "mean_log_prob": round(float(translation.confidence.mean_log_prob), SCORE_DECIMALS),
+        "attention_entropy": round(float(translation.confidence.attention_entropy), SCORE_DECIMALS),
+    }
+
+
+def segment_item(segment: Segment) -> dict[str, Any]:
+    """One sentence of a text: where it lies in the text-level answer, and its own translation."""
+    translation = segment.translation
+    return {
         "source": translation.source,
         "text": translation.text,
+        "source_start": segment.source_start,
+        "source_end": segment.source_end,
+        "text_start": segment.text_start,
+        "text_end": segment.text_end,
+        "source_word_offset": segment.source_word_offset,
+        "target_word_offset": segment.target_word_offset,
         "score": round(float(translation.score), SCORE_DECIMALS),
         "source_tokens": list(translation.source_tokens),
         "target_tokens": list(translation.target_tokens),
         "attention": rounded_attention(translation.attention),
         "alignment": translation.alignment,
-        "alignment_method": translation.alignment_method,
-        "confidence": {
-            "mean_log_prob": round(float(translation.confidence.mean_log_prob), SCORE_DECIMALS),
-            "attention_entropy": round(float(translation.confidence.attention_entropy), SCORE_DECIMALS),
-        },
+        "confidence": _confidence(translation),
         "source_words": list(translation.source_words),
         "target_words": list(translation.target_words),
-        "truncated": bool(getattr(translation, "truncated", False)),
+        "truncated": bool(translation.truncated),
+    }
+
+
+def translation_item(translation: Translation, *, with_n_best: bool) -> dict[str, Any]:
+    """A text's translation; its attention at text level only when it is one segment (service.app.sentences)."""
+    text = translation if isinstance(translation, TextTranslation) else whole(translation)
+    item: dict[str, Any] = {
+        "source": text.source,
+        "text": text.text,
+        "score": round(float(text.score), SCORE_DECIMALS),
+        "source_tokens": list(text.source_tokens),
+        "target_tokens": list(text.target_tokens),
+        "attention": rounded_attention(text.attention) if len(text.segments) == 1 else None,
+        "alignment": text.alignment,
+        "alignment_method": text.alignment_method,
+        "confidence": _confidence(text),
+        "source_words": list(text.source_words),
+        "target_words": list(text.target_words),
+        "truncated": bool(text.truncated),
+        "segments": [segment_item(segment) for segment in text.segments],
     }
     if with_n_best:
         item["n_best"] = [
             {"text": hypothesis.text, "score": round(float(hypothesis.score), SCORE_DECIMALS)}
-            for hypothesis in translation.n_best
+            for hypothesis in text.n_best
         ]
     return item
+
+
+def attention_cells(translation: Translation) -> int:
+    """How many attention values the translation's answer holds."""
+    if isinstance(translation, TextTranslation):
+        return translation.attention_cells
+    return int(translation.attention.size)
 
 
 def result_document(
@@ -89,9 +128,16 @@ def marked_unstored(document: dict[str, Any], reason: str) -> dict[str, Any]:
     return {**document, "stored": False, "stored_reason": reason, "expires_at": None}
 
 
+def _without_attention(item: dict[str, Any]) -> dict[str, Any]:
+    kept = {key: value for key, value in item.items() if key != "attention"}
+    if "segments" in kept:
+        kept["segments"] = [_without_attention(segment) for segment in kept["segments"]]
+    return kept
+
+
 def without_attention(document: dict[str, Any]) -> dict[str, Any]:
-    items = [{key: value for key, value in item.items() if key != "attention"} for item in document["translations"]]
-    return {**document, "translations": items}
+    """The document without its attention matrices, at text level and in every segment."""
+    return {**document, "translations": [_without_attention(item) for item in document["translations"]]}
 
 
 def to_json(document: Any) -> bytes:

@@ -234,6 +234,30 @@ CONFIDENCE_DESCRIPTION = (
 )
 
 
+class SegmentItem(BaseModel):
+    """One sentence of a text and its own translation (service.app.sentences)."""
+
+    source: str = Field(description="The sentence, as it stands in the source text.")
+    text: str = Field(description="Its translation, as it stands in the output text.")
+    source_start: int = Field(description="Where the sentence starts in the text's `source` (characters, 0-based).")
+    source_end: int = Field(description="Where it ends there (exclusive).")
+    text_start: int = Field(description="Where its translation starts in the text's `text`.")
+    text_end: int = Field(description="Where it ends there (exclusive).")
+    source_word_offset: int = Field(description="Index of its first word among the text's `source_words`.")
+    target_word_offset: int = Field(description="Index of its first word among the text's `target_words`.")
+    score: float = Field(description="Length-normalized log-probability (higher is better).")
+    source_tokens: list[str] = Field(description="Subword pieces of the sentence; the last is </s>.")
+    target_tokens: list[str] = Field(description="Subword pieces of its translation; the last is </s>.")
+    attention: list[list[float]] | None = Field(
+        default=None, description="One row per target token, one column per source token; rows sum to 1 (4 decimals)."
+    )
+    alignment: str = Field(description="Pharaoh word alignment 'i-j' over this sentence's own words.")
+    confidence: TranslationConfidence = Field(description=CONFIDENCE_DESCRIPTION)
+    source_words: list[str]
+    target_words: list[str]
+    truncated: bool = Field(default=False, description="The sentence was longer than the model reads and was cut.")
+
+
 class TranslationItem(BaseModel):
     source: str = Field(description="The input text as given.")
     text: str = Field(description="The best translation.")
@@ -241,15 +265,27 @@ class TranslationItem(BaseModel):
     source_tokens: list[str] = Field(description="Subword pieces of the input; the last is </s>.")
     target_tokens: list[str] = Field(description="Subword pieces of the translation; the last is </s>.")
     attention: list[list[float]] | None = Field(
-        default=None, description="One row per target token, one column per source token; rows sum to 1 (4 decimals)."
+        default=None,
+        description="One row per target token, one column per source token; rows sum to 1 (4 decimals). Only for a "
+        "text of one sentence; a text of several has null here and each sentence's matrix in `segments` (the "
+        "text-level matrix would be their block diagonal, quadratic in the text's length). Left out when attention "
+        "was not asked for.",
     )
-    alignment: str = Field(description="Pharaoh word alignment 'i-j': source word i, target word j.")
+    alignment: str = Field(
+        description="Pharaoh word alignment 'i-j': source word i, target word j, over the whole text's words (each "
+        "segment's links offset by its word offsets)."
+    )
     alignment_method: AlignmentMethod = Field(description="How `alignment` was read from the attention.")
     confidence: TranslationConfidence = Field(description=CONFIDENCE_DESCRIPTION)
     source_words: list[str]
     target_words: list[str]
     truncated: bool = Field(default=False, description="The input was longer than the model reads and was cut.")
     n_best: list[Hypothesis] | None = Field(default=None, description="Best first; only when n_best > 1.")
+    segments: list[SegmentItem] = Field(
+        default_factory=list,
+        description="The text's sentences, in order, each translated as a row of the same batch; one for a text of "
+        "one sentence (or none). Line breaks and the whitespace between sentences are kept in `text`.",
+    )
 
 
 class TranslationResult(BaseModel):
@@ -291,6 +327,28 @@ class TranslationResult(BaseModel):
                             "confidence": {"mean_log_prob": -0.1521, "attention_entropy": 0.1874},
                             "source_words": ["A", "man", "rides."],
                             "target_words": ["Ein", "Mann", "fährt."],
+                            "truncated": False,
+                            "segments": [
+                                {
+                                    "source": "A man rides.",
+                                    "text": "Ein Mann fährt.",
+                                    "source_start": 0,
+                                    "source_end": 12,
+                                    "text_start": 0,
+                                    "text_end": 15,
+                                    "source_word_offset": 0,
+                                    "target_word_offset": 0,
+                                    "score": -0.0912,
+                                    "source_tokens": ["▁A", "▁man", "▁rides.", "</s>"],
+                                    "target_tokens": ["▁Ein", "▁Mann", "▁fährt.", "</s>"],
+                                    "attention": _EXAMPLE_ATTENTION,
+                                    "alignment": "0-0 1-1 2-2",
+                                    "confidence": {"mean_log_prob": -0.1521, "attention_entropy": 0.1874},
+                                    "source_words": ["A", "man", "rides."],
+                                    "target_words": ["Ein", "Mann", "fährt."],
+                                    "truncated": False,
+                                }
+                            ],
                         }
                     ],
                 }
@@ -304,15 +362,22 @@ class AlignmentView(BaseModel):
     index: int
     source: str
     text: str
+    segment: int | None = Field(default=None, description="The sentence shown, when one was asked for.")
     source_tokens: list[str]
     target_tokens: list[str]
-    attention: list[list[float]]
+    attention: list[list[float]] | None = Field(
+        description="Null for a text of several sentences: each has its own in `segments`."
+    )
     alignment: str
     alignment_method: AlignmentMethod | None = Field(
         description="How `alignment` was read from the attention; null for results stored before it was recorded."
     )
     source_words: list[str]
     target_words: list[str]
+    segments: list[SegmentItem] = Field(
+        default_factory=list,
+        description="The text's sentences with their own matrices and alignments; empty when one segment is shown.",
+    )
 
     model_config = ConfigDict(
         json_schema_extra={

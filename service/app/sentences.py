@@ -1,26 +1,65 @@
 """Texts of several sentences: each is split (service.text.segment), every sentence of a request becomes a row of
 the same decoder batch, and each text's translation is put back together around the original whitespace.
 
-A text of one sentence (or none) is decoded whole, exactly as it was before segmentation. A text of several gets
-one Translation as before, with the text-level fields built from its sentences':
+Every translation the service answers is a `TextTranslation`: the text-level fields plus its `segments`, one per
+sentence, each with its own translation (tokens, attention, alignment, score) and where it lies in the source and
+in the output (character offsets, and word offsets into the text-level word lists).
+
+A text of one sentence (or none) is decoded whole, exactly as it was before segmentation, and is its own single
+segment: its answer is today's, plus that segment. A text of several has text-level fields built from its
+sentences':
 
 - `text`: the sentences' outputs with the source's whitespace between them (line breaks, blank lines, spaces);
 - tokens and words: the sentences' in order (so the source tokens hold one "</s>" per sentence);
-- `attention`: block-diagonal, each sentence's target tokens attending only to its own source tokens;
 - `alignment`: each sentence's, its word indices offset into the whole text's words;
 - `score`, confidence: the sentences' averaged over their target tokens;
-- `n_best`: hypothesis k takes each sentence's k-th best (its last where it has fewer).
+- `n_best`: hypothesis k takes each sentence's k-th best (its last where it has fewer);
+- `attention`: none at text level. It lives in the segments: a text-level matrix would be their block diagonal,
+  mostly zeros and quadratic in the text's length (a 40-sentence text has about 1,200 pieces a side: 1.4 million
+  cells, ten megabytes of JSON, against 36,000 in its segments), so the text-level matrix of a multi-sentence
+  text is an empty (0, 0) array and its answer says `"attention": null`.
+
+/v1/align splits the given translation with the target language's splitter: when it has as many sentences as the
+source, sentence i is aligned to sentence i, each a row of one batch, and joined like a translation; when the
+counts differ, the pair is aligned whole as one row (one segment), since no pairing of sentences can be trusted.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 
 from service.runtime import Hypothesis, Translation
 from service.runtime.confidence import Confidence
 from service.text.segment import Segmentation, segment
+
+NO_ATTENTION = np.zeros((0, 0), dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One sentence of a text and its translation, and where both lie in the text-level answer."""
+
+    translation: Translation
+    source_start: int  # character offsets (Python str indices) into the text's source
+    source_end: int
+    text_start: int  # and into its output `text`
+    text_end: int
+    source_word_offset: int  # index of its first source word among the text's source_words
+    target_word_offset: int
+
+
+@dataclass(frozen=True)
+class TextTranslation(Translation):
+    """A text's translation: the text-level fields (see the module docstring) and its sentences."""
+
+    segments: tuple[Segment, ...] = ()
+
+    @property
+    def attention_cells(self) -> int:
+        return sum(segment.translation.attention.size for segment in self.segments)
 
 
 def split_texts(texts: Sequence[str], language: str) -> tuple[list[str], list[Segmentation | None]]:
@@ -38,28 +77,60 @@ def split_texts(texts: Sequence[str], language: str) -> tuple[list[str], list[Se
     return rows, plans
 
 
-def join_translations(plans: Sequence[Segmentation | None], rows: Sequence[Translation]) -> list[Translation]:
+def split_pairs(
+    sources: Sequence[str], targets: Sequence[str], languages: tuple[str, str]
+) -> tuple[list[str], list[str], list[tuple[Segmentation, Segmentation] | None]]:
+    """For /v1/align: source and target rows, and per pair both segmentations where they have the same number
+    (more than one) of sentences, else None (the pair is aligned whole)."""
+    source_rows: list[str] = []
+    target_rows: list[str] = []
+    plans: list[tuple[Segmentation, Segmentation] | None] = []
+    for source, target in zip(sources, targets, strict=True):
+        source_plan, target_plan = segment(source, languages[0]), segment(target, languages[1])
+        count = len(source_plan.sentences)
+        if count > 1 and len(target_plan.sentences) == count:
+            source_rows.extend(source_plan.texts())
+            target_rows.extend(target_plan.texts())
+            plans.append((source_plan, target_plan))
+        else:
+            source_rows.append(source)
+            target_rows.append(target)
+            plans.append(None)
+    return source_rows, target_rows, plans
+
+
+def whole(translation: Translation) -> TextTranslation:
+    """A text decoded whole: its own translation, and one segment that spans it."""
+    segment_of_all = Segment(translation, 0, len(translation.source), 0, len(translation.text), 0, 0)
+    values = {field.name: getattr(translation, field.name) for field in fields(Translation)}
+    return TextTranslation(**values, segments=(segment_of_all,))
+
+
+def join_translations(plans: Sequence[Segmentation | None], rows: Sequence[Translation]) -> list[TextTranslation]:
     """Each text's translation from its rows', in the order split_texts gave them."""
     answers = iter(rows)
     joined = []
     for plan in plans:
         if plan is None:
-            joined.append(next(answers))
+            joined.append(whole(next(answers)))
         else:
             joined.append(join(plan, [next(answers) for _ in plan.sentences]))
     return joined
 
 
-def _block_diagonal(blocks: Sequence[np.ndarray]) -> np.ndarray:
-    rows = sum(block.shape[0] for block in blocks)
-    columns = sum(block.shape[1] for block in blocks)
-    matrix = np.zeros((rows, columns), dtype=blocks[0].dtype)
-    row = column = 0
-    for block in blocks:
-        matrix[row : row + block.shape[0], column : column + block.shape[1]] = block
-        row += block.shape[0]
-        column += block.shape[1]
-    return matrix
+def join_alignments(
+    plans: Sequence[tuple[Segmentation, Segmentation] | None], rows: Sequence[Translation]
+) -> list[TextTranslation]:
+    """Each aligned pair from its rows', in the order split_pairs gave them; the text is the given translation."""
+    answers = iter(rows)
+    joined = []
+    for plan in plans:
+        if plan is None:
+            joined.append(whole(next(answers)))
+        else:
+            source_plan, target_plan = plan
+            joined.append(join(source_plan, [next(answers) for _ in source_plan.sentences], target_plan))
+    return joined
 
 
 def _offset_alignment(parts: Sequence[Translation]) -> str:
@@ -84,21 +155,49 @@ def _hypothesis(plan: Segmentation, rank: int, parts: Sequence[Translation]) -> 
         text=plan.reassemble([hypothesis.text for hypothesis in chosen]),
         score=_weighted([hypothesis.score for hypothesis in chosen], [len(h.target_tokens) for h in chosen]),
         target_tokens=[token for hypothesis in chosen for token in hypothesis.target_tokens],
-        attention=_block_diagonal([hypothesis.attention for hypothesis in chosen]),
+        attention=NO_ATTENTION,
     )
 
 
-def join(plan: Segmentation, parts: Sequence[Translation]) -> Translation:
-    """One text's translation from its sentences' (see the module docstring)."""
+def _output_layout(plan: Segmentation, parts: Sequence[Translation]) -> tuple[str, list[tuple[int, int]]]:
+    """The output text (the sentences' outputs in the source's whitespace) and each output's span in it."""
+    text = plan.reassemble([part.text for part in parts])
+    spans = []
+    cursor = len(plan.gaps()[0])
+    for part, gap in zip(parts, plan.gaps()[1:], strict=True):
+        spans.append((cursor, cursor + len(part.text)))
+        cursor += len(part.text) + len(gap)
+    return text, spans
+
+
+def _segments(
+    plan: Segmentation, parts: Sequence[Translation], output_spans: Sequence[tuple[int, int]]
+) -> list[Segment]:
+    segments = []
+    source_words = target_words = 0
+    for sentence, part, (start, end) in zip(plan.sentences, parts, output_spans, strict=True):
+        segments.append(Segment(part, sentence.start, sentence.end, start, end, source_words, target_words))
+        source_words += len(part.source_words)
+        target_words += len(part.target_words)
+    return segments
+
+
+def join(plan: Segmentation, parts: Sequence[Translation], given: Segmentation | None = None) -> TextTranslation:
+    """One text's translation from its sentences' (see the module docstring). GIVEN is the segmentation of a given
+    translation (/v1/align): the output is then that text, its sentences where the segmentation found them."""
+    if given is None:
+        text, output_spans = _output_layout(plan, parts)
+    else:
+        text, output_spans = given.text, [(sentence.start, sentence.end) for sentence in given.sentences]
     lengths = [len(part.target_tokens) for part in parts]
     average: Callable[[Sequence[float]], float] = lambda values: _weighted(values, lengths)  # noqa: E731
-    return Translation(
+    return TextTranslation(
         source=plan.text,
-        text=plan.reassemble([part.text for part in parts]),
+        text=text,
         score=average([part.score for part in parts]),
         source_tokens=[token for part in parts for token in part.source_tokens],
         target_tokens=[token for part in parts for token in part.target_tokens],
-        attention=_block_diagonal([part.attention for part in parts]),
+        attention=NO_ATTENTION,
         alignment=_offset_alignment(parts),
         source_words=[word for part in parts for word in part.source_words],
         target_words=[word for part in parts for word in part.target_words],
@@ -109,4 +208,5 @@ def join(plan: Segmentation, parts: Sequence[Translation]) -> Translation:
         ),
         truncated=any(part.truncated for part in parts),
         alignment_method=parts[0].alignment_method,
+        segments=tuple(_segments(plan, parts, output_spans)),
     )

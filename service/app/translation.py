@@ -17,6 +17,7 @@ from fastapi.responses import Response
 from service.app.batching import DecodeOptions, QueueFullError, SchedulerClosedError, TranslationScheduler
 from service.app.cost import TooMuchWorkError, check_budget, estimate_forced_work
 from service.app.documents import (
+    attention_cells,
     marked_unstored,
     new_result_id,
     pack,
@@ -35,7 +36,7 @@ from service.app.errors import (
     TranslationTimeoutError,
 )
 from service.app.headers import shown
-from service.app.sentences import join_translations, split_texts
+from service.app.sentences import TextTranslation, join_alignments, join_translations, split_pairs, split_texts
 from service.app.settings import Settings
 from service.app.state import AppState
 from service.app.store import CallerStore, StoreError
@@ -90,7 +91,7 @@ async def _bounded(state: AppState, work: Awaitable[T]) -> T:
 async def translate_texts(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, texts: Sequence[str],
     options: DecodeOptions,
-) -> list[Translation]:  # fmt: skip
+) -> list[TextTranslation]:  # fmt: skip
     """Each text split into sentences, all of them rows of one request to the scheduler (so every sentence is decoded
     with the same options, the alignment method included), joined again per text."""
     split = functools.partial(split_texts, texts, translator.source_language)
@@ -103,15 +104,20 @@ async def translate_texts(
 async def force_decode(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, sources: Sequence[str],
     targets: Sequence[str], alignment_method: AlignmentMethod,
-) -> list[Translation]:  # fmt: skip
-    estimate = await asyncio.to_thread(estimate_forced_work, translator, targets)  # tokenizing: off the loop
+) -> list[TextTranslation]:  # fmt: skip
+    """Each pair split into sentences the same way on both sides and aligned sentence by sentence, or whole where
+    the sentence counts differ (service.app.sentences), all rows in one call."""
+    languages = (translator.source_language, translator.target_language)
+    split = functools.partial(split_pairs, sources, targets, languages)
+    source_rows, target_rows, plans = await asyncio.to_thread(split)
+    estimate = await asyncio.to_thread(estimate_forced_work, translator, target_rows)  # tokenizing: off the loop
     try:
         check_budget(estimate, state.settings.max_request_work)
     except TooMuchWorkError as error:
         raise TooMuchWorkRequestError(str(error)) from None
-    decode = functools.partial(translator.force_decode, list(sources), list(targets), alignment_method)
-    work = scheduler.run_blocking(decode, sentences=len(sources))
-    return await _bounded(state, work)
+    decode = functools.partial(translator.force_decode, source_rows, target_rows, alignment_method)
+    work = scheduler.run_blocking(decode, sentences=len(source_rows))
+    return join_alignments(plans, await _bounded(state, work))
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,7 @@ async def result_response(
         result_document, result_id, translator, translations, with_n_best=with_n_best, created_at=created_at,
         expires_at=expires_at,
     )  # fmt: skip
-    if sum(translation.attention.size for translation in translations) <= INLINE_RENDER_CELLS:
+    if sum(map(attention_cells, translations)) <= INLINE_RENDER_CELLS:
         rendered = _render(build, keep=keep, attention=attention)
     else:
         rendered = await asyncio.to_thread(_render, build, keep=keep, attention=attention)

@@ -65,4 +65,4 @@ def test_matrices_too_large_for_an_svg_are_refused_with_a_pointer_to_json() -> N
     item = {"source_tokens": ["a"] * side, "target_tokens": ["b"] * side, "attention": [], "source": "", "text": ""}
     document = {"model": {"name": "en-de"}, "source": "en", "target": "de", "id": "x"}
     with pytest.raises(TooLargeForSvgError, match="use format=json"):
-        _svg(document, 0, item)
+        _svg(document, 0, item, None)
