@@ -24,6 +24,16 @@ def positive_ints(text: str) -> tuple[int, ...]:
     return values
 
 
+def whole_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more, got {text!r}")
+    return value
+
+
 def positive_float(text: str) -> float:
     try:
         value = float(text)
@@ -53,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=Path, help="PyTorch baseline weights from this checkpoint")
     parser.add_argument("--matmul-size", type=int, help="side of the matrices measuring attainable FLOP/s")
     parser.add_argument("--agreement", type=int, help="sentences whose outputs are compared across systems")
+    parser.add_argument(
+        "--documents", type=whole_number, help="paragraphs per language pair for the document workload (0: skip it)"
+    )
+    parser.add_argument(
+        "--document-clients", type=positive_ints, help="paragraphs in flight in the document workload, e.g. 1,8"
+    )
     return parser
 
 
@@ -67,6 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         duration=args.duration,
         matmul_size=args.matmul_size,
         agreement_sentences=args.agreement,
+        document_paragraphs=args.documents,
+        document_clients=args.document_clients,
     )
     options = Options(plan, args.models_dir, args.model, args.out, command_line(), args.sentences, args.checkpoint)
     started = time.perf_counter()
@@ -83,6 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"  {row['decoding']:>7} {row['clients']:>3} clients  heed ÷ PyTorch {_times(row['heed_over_pytorch'])}"
             f"  batched ÷ unbatched {_times(row['batched_over_unbatched'])}"
         )
+    for pair in (report.get("documents") or {}).get("pairs", []):
+        for row in pair["one_text_over_one_by_one"]:
+            say(
+                f"  documents {pair['pair']} {row['clients']:>3} clients  one text ÷ one by one "
+                f"{_times(row['sentences_per_second'])}"
+            )
     say("\ntargets:")
     for target in report["targets"]:
         say(format_target(target))

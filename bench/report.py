@@ -353,8 +353,58 @@ def _agreement(report: dict[str, Any]) -> list[str]:
     return ["## Same output", "", *lines, ""] if lines else []
 
 
+DOCUMENT_COLUMNS = [
+    "pair", "clients", "sent as", "sentences/s", "requests/s", "paragraph p50 ms", "p95", "p99", "request p50 ms",
+    "p95", "p99", "paragraphs", "sentences", "requests", "errors",
+]  # fmt: skip
+
+
+def documents_section(documents: dict[str, Any] | None) -> list[str]:
+    """The document workload's results (bench.documents); nothing when the run did not measure it."""
+    if not documents or not documents.get("pairs"):
+        return []
+    rows, comparisons, notes = [], [], []
+    for pair in documents["pairs"]:
+        for r in pair["results"]:
+            paragraph, request = r["paragraph_latency_ms"], r["request_latency_ms"]
+            rows.append([
+                pair["pair"], str(r["clients"]), r["mode"], _number(r["sentences_per_second"]),
+                _number(r["requests_per_second"]), _number(paragraph["p50"]), _number(paragraph["p95"]),
+                _number(paragraph["p99"]), _number(request["p50"]), _number(request["p95"]), _number(request["p99"]),
+                _number(r["paragraphs"]), _number(r["sentences"]), _number(r["requests"]), _number(r["errors"]),
+            ])  # fmt: skip
+        for c in pair["one_text_over_one_by_one"]:
+            comparisons.append([
+                pair["pair"], str(c["clients"]), _number(c["sentences_per_second"], 2),
+                _number(c["paragraph_p50"], 2), _number(c["paragraph_p95"], 2), _number(c["paragraph_p99"], 2),
+            ])  # fmt: skip
+        decoded = ", ".join(f"{mode} {count:,}" for mode, count in pair["rows"].items())
+        notes.append(
+            f"- {pair['pair']} ({pair['bundle']}, beam {pair['beam_size']}): {pair['paragraphs']} paragraphs, "
+            f"{pair['sentences']:,} sentences; rows the server decoded: {decoded}"
+        )
+    return [
+        "## Documents: paragraphs of 3-8 sentences",
+        "",
+        *_table(DOCUMENT_COLUMNS, rows),
+        "",
+        "One text ÷ one by one (throughput above 1 and paragraph latency below 1 favour one text):",
+        "",
+        *_table(["pair", "clients", "sentences/s", "paragraph p50", "p95", "p99"], comparisons),
+        "",
+        *notes,
+        "",
+        documents["definitions"],
+        "",
+    ]
+
+
+def _documents(report: dict[str, Any]) -> list[str]:
+    return documents_section(report.get("documents"))
+
+
 def render_markdown(report: dict[str, Any]) -> str:
-    sections = (_header, _throughput, _ratios, _runtime_only, _cost, _memory, _targets, _agreement)
+    sections = (_header, _throughput, _ratios, _documents, _runtime_only, _cost, _memory, _targets, _agreement)
     return "\n".join(line for section in sections for line in section(report))
 
 

@@ -29,6 +29,8 @@ import httpx
 import sentencepiece as spm
 
 from bench.bundles import BundleInfo, SelectionError, baseline_bundle, companions, scan, stage
+from bench.documents import DEFAULT_CLIENTS, FULL_PARAGRAPHS, QUICK_PARAGRAPHS, sentences_by_language
+from bench.documents import measure as measure_documents
 from bench.flops import Attainable, FlopCounter, ModelSizes, measure_attainable
 from bench.httpload import Connection, LoadResult, build_request, run_closed_loop
 from bench.promtext import BATCH_SIZE_METRIC, HistogramTotals, histogram_totals
@@ -77,9 +79,11 @@ class Plan:
     startup_runs: int
     runtime_sentences: int  # timed in-process at each batch size, to bound what batching can gain
     runtime_batch_sizes: tuple[int, ...] = (1, 16, 32)
+    document_paragraphs: int = FULL_PARAGRAPHS  # per served pair, each sent both ways (bench.documents); 0: none
+    document_clients: tuple[int, ...] = DEFAULT_CLIENTS
 
 
-QUICK = Plan("quick", (1, 8, 32, 64), (1, 4), 1.0, 2.5, 2048, 3, 20, 1, 64)
+QUICK = Plan("quick", (1, 8, 32, 64), (1, 4), 1.0, 2.5, 2048, 3, 20, 1, 64, document_paragraphs=QUICK_PARAGRAPHS)
 FULL = Plan("full", (1, 8, 32, 64), (1, 4), 3.0, 20.0, 2048, 5, 100, 3, 320)
 
 
@@ -147,13 +151,27 @@ class Run:
                 startup = self._start_servers(folder, models)
                 agreement = self._agreement()
                 scenarios = self._scenarios()
-                memory = self._memory()
+                memory = self._memory()  # before the documents, so that the RSS target sees only the scenarios' load
+                documents = self._documents()
             finally:
                 for server in self.servers.values():
                     server.stop()
         report = self._report(started, load_start, attainable, startup, memory, agreement, scenarios)
         report["runtime_only"] = runtime
+        if documents is not None:
+            report["documents"] = documents
         return report
+
+    def _documents(self) -> dict[str, Any] | None:
+        """The document workload on heed (batching on), every served pair, at the bundles' default beams."""
+        if self.plan.document_paragraphs < 1:
+            return None
+        served = [self.chosen, *self.companions]
+        sentences = sentences_by_language(served, self.options.sentences, self.workload.source_language)
+        say(f"bench: documents, {self.plan.document_paragraphs} paragraphs per pair, sent as one text and one by one")
+        return measure_documents(
+            self.servers[HEED].port, served, sentences, self.plan.document_paragraphs, self.plan.document_clients
+        )
 
     def _runtime_only(self) -> dict[str, Any]:
         sentences = self.workload.sentences[: self.plan.runtime_sentences]

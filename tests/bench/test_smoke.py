@@ -26,7 +26,7 @@ def smoke_run(
     command = [
         sys.executable, "-m", "bench", "--quick", "--models-dir", str(tiny_bundle.parent), "--model", "en-de",
         "--sentences", str(sentences), "--clients", "2", "--beams", "1,4", "--warmup", "0.3", "--duration", "1.5",
-        "--agreement", "8", "--matmul-size", "64", "--out", str(out),
+        "--agreement", "8", "--matmul-size", "64", "--document-clients", "2", "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     return done, out
@@ -65,6 +65,22 @@ def test_every_system_answered_every_scenario(smoke_run: tuple[subprocess.Comple
 def test_heed_and_the_baseline_translate_identically(smoke_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
     agreement = the_report(smoke_run[1])["agreement"]
     assert [(a["beam_size"], a["sentences"], a["identical"]) for a in agreement] == [(1, 8, 8), (4, 8, 8)]
+
+
+def test_the_document_workload_runs_on_heed_beside_the_scenarios(
+    smoke_run: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
+    report = the_report(smoke_run[1])
+    (pair,) = report["documents"]["pairs"]
+    assert pair["pair"] == "en-de" and report["plan"]["document_clients"] == [2]
+    assert [(r["mode"], r["clients"], r["errors"]) for r in pair["results"]] == [
+        ("one text", 2, 0),
+        ("one by one", 2, 0),
+    ]
+    assert {r["sentences"] for r in pair["results"]} == {pair["sentences"]} and pair["sentences"] >= 3
+    (markdown,) = smoke_run[1].glob("*-quick.md")
+    assert "## Documents: paragraphs of 3-8 sentences" in markdown.read_text(encoding="utf-8")
+    assert "documents en-de   2 clients  one text ÷ one by one" in smoke_run[0].stdout
 
 
 def test_every_target_is_reported(smoke_run: tuple[subprocess.CompletedProcess[str], Path]) -> None:
