@@ -4,7 +4,6 @@ import { ApiError, call, readiness, setApiKey } from "./api.js";
 import { h, replaceChildren } from "./dom.js";
 import { renderHeatmap } from "./heatmap.js";
 import { subwordView, wordView } from "./matrix.js";
-import { splitLines, splitSentences } from "./text.js";
 
 const KEY_STORAGE = "heed.apiKey";
 const MAX_BEAM = 16;
@@ -271,33 +270,33 @@ function requestBody(model) {
     source: model.source_language, target: model.target_language, model: model.name,
     alignment_method: elements.alignmentMethod.value,
   };
+  // The text goes whole: the server splits it into sentences (its `segments`), keeps its line breaks and
+  // decodes the sentences as rows of one batch; the page shows a card per segment.
+  const text = elements.source.value;
   if (mode() === "translate") {
-    const texts = splitSentences(elements.source.value, model.source_language);
-    if (!texts.length) {
+    if (!text.trim()) {
       problem(elements.source, elements.sourceProblem, "Type or paste some text to translate first.");
       return null;
     }
     const beam = clampInteger(elements.beam.value, 1, MAX_BEAM, 4);
     const nBest = clampInteger(elements.nBest.value, 1, beam, 1);
-    return { path: "/v1/translate", body: { ...base, text: texts, beam_size: beam, n_best: nBest }, count: texts.length };
+    return { path: "/v1/translate", body: { ...base, text, beam_size: beam, n_best: nBest } };
   }
-  const sources = splitLines(elements.source.value);
-  const translations = splitLines(elements.translation.value);
-  if (!sources.length) {
+  const translation = elements.translation.value;
+  if (!text.trim()) {
     problem(elements.source, elements.sourceProblem, "Type or paste the source text first.");
     return null;
   }
-  if (!translations.length) {
+  if (!translation.trim()) {
     problem(elements.translation, elements.translationProblem, "Type or paste its translation first.");
     return null;
   }
-  if (sources.length !== translations.length) {
-    problem(elements.translation, elements.translationProblem,
-      `The source has ${sources.length} line${sources.length === 1 ? "" : "s"} and the translation ` +
-      `${translations.length}: give one translation line per source line.`);
-    return null;
-  }
-  return { path: "/v1/align", body: { ...base, text: sources, translation: translations }, count: sources.length };
+  return { path: "/v1/align", body: { ...base, text, translation } };
+}
+
+/** How many sentences a result holds: its texts' segments (a result stored before segments: its texts). */
+function sentenceCount(result) {
+  return (result.translations || []).reduce((total, item) => total + Math.max(1, (item.segments || []).length), 0);
 }
 
 async function submit(event) {
@@ -316,32 +315,27 @@ async function submit(event) {
   if (state.request) state.request.abort();
   const controller = new AbortController();
   state.request = controller;
-  const noun = request.count === 1 ? "sentence" : "sentences";
-  setBusy(`${mode() === "align" ? "Aligning" : "Translating"} ${request.count} ${noun}…`);
+  setBusy(`${mode() === "align" ? "Aligning" : "Translating"}…`);
   try {
     const result = await call(request.path, { method: "POST", body: request.body, signal: controller.signal });
     hideError();
     showResult(result);
-    setBusy(`${mode() === "align" ? "Aligned" : "Translated"} ${request.count} ${noun}.`, false);
+    const count = sentenceCount(result);
+    setBusy(`${mode() === "align" ? "Aligned" : "Translated"} ${count} ${count === 1 ? "sentence" : "sentences"}.`, false);
   } catch (error) {
     if (error && error.name === "AbortError") return;
     setBusy("", false);
-    showError(inPageTerms(error, request.path === "/v1/align"));
+    showError(inPageTerms(error));
     if (error instanceof ApiError && error.status === 503 && error.code === "not_ready") checkReadiness();
   } finally {
     if (state.request === controller) state.request = null;
   }
 }
 
-/** "text[2] has …" means the third item sent: name it as the page shows it (sentence 3, line 3). */
-function inPageTerms(error, aligning) {
+/** An API error as the page words it: its message, starting with a capital. */
+function inPageTerms(error) {
   if (!(error instanceof ApiError)) return error;
-  const message = error.message.replace(/\b(text|translation)\[(\d+)\]/gi, (_, field, index) => {
-    const number = Number(index) + 1;
-    if (field.toLowerCase() === "translation") return `translation line ${number}`;
-    return aligning ? `source line ${number}` : `sentence ${number}`;
-  });
-  const sentence = message.charAt(0).toUpperCase() + message.slice(1);
+  const sentence = error.message.charAt(0).toUpperCase() + error.message.slice(1);
   return new ApiError({ ...error, title: error.title, message: sentence });
 }
 
@@ -472,13 +466,16 @@ function renderConfidence(item) {
     `log-prob/piece ${confidence.mean_log_prob.toFixed(2)} · attention entropy ${confidence.attention_entropy.toFixed(2)}`);
 }
 
-function renderSentence(result, item, index, total) {
-  const titleId = `sentence-${index}-title`;
-  const title = total > 1 ? `Sentence ${index + 1} of ${total}` : "Sentence";
-  const context = { title: total > 1 ? `Sentence ${index + 1}` : "Sentence", sourceLanguage: result.source, targetLanguage: result.target };
+/** One sentence card: `where` says which text of the result (`index`) and which of its segments (`segment`,
+ *  null for a text that is its only sentence), so the downloads ask the API for exactly this matrix. */
+function renderSentence(result, item, where, number, total) {
+  const titleId = `sentence-${number}-title`;
+  const title = total > 1 ? `Sentence ${number + 1} of ${total}` : "Sentence";
+  const context = { title: total > 1 ? `Sentence ${number + 1}` : "Sentence", sourceLanguage: result.source, targetLanguage: result.target };
   const note = h("p", { class: "sentence__note", role: "status" });
-  const stem = `heed-${result.id}-${index}`;
-  const query = (format) => `${apiPath(result.id)}/alignment?format=${format}&index=${index}`;
+  const stem = where.segment === null ? `heed-${result.id}-${where.index}` : `heed-${result.id}-${where.index}-${where.segment}`;
+  const part = where.segment === null ? "" : `&segment=${where.segment}`;
+  const query = (format) => `${apiPath(result.id)}/alignment?format=${format}&index=${where.index}${part}`;
   const downloads = result.stored ? h("div", { class: "sentence__downloads", role: "group", "aria-label": `Downloads for ${title}` },
     downloadButton("Matrix (JSON)", query("json"), `${stem}.json`, note),
     downloadButton("Alignment (Pharaoh)", query("pharaoh"), `${stem}.pharaoh.txt`, note),
@@ -502,11 +499,44 @@ function renderSentence(result, item, index, total) {
       downloads, note));
 }
 
+/** A text of several sentences as a whole: its translation in the source's layout, and its alternatives. */
+function renderWholeText(result, item) {
+  return h("article", { class: "sentence whole-text", "data-testid": "whole-text" },
+    h("header", { class: "sentence__head" },
+      h("h3", {}, `Text · ${item.segments.length} sentences`),
+      h("span", { class: "score", title: "Length-normalized log-probability: higher is better" }, `score ${item.score.toFixed(3)}`),
+      renderConfidence(item)),
+    h("dl", { class: "pair" },
+      h("div", {}, h("dt", {}, languageName(result.source)), h("dd", { lang: result.source, class: "pair__source whole-text__body" }, item.source)),
+      h("div", {}, h("dt", {}, languageName(result.target)),
+        h("dd", { lang: result.target, class: "pair__target whole-text__body", "data-testid": "text-translation" }, item.text))),
+    renderNBest(item));
+}
+
+/** The cards of a result: per text, its whole (when it has several sentences), then one card per sentence. */
 function renderSentences() {
   const result = state.result;
   if (!result) return;
   const items = result.translations || [];
-  replaceChildren(elements.sentences, items.map((item, index) => renderSentence(result, item, index, items.length)));
+  const total = sentenceCount(result);
+  const cards = [];
+  items.forEach((item, index) => {
+    const segments = item.segments || [];
+    if (segments.length <= 1) {
+      cards.push(renderSentence(result, item, { index, segment: null }, cards.filter(isCard).length, total));
+      return;
+    }
+    cards.push(renderWholeText(result, item));
+    segments.forEach((segment, k) => {
+      const sentence = { ...segment, alignment_method: item.alignment_method };
+      cards.push(renderSentence(result, sentence, { index, segment: k }, cards.filter(isCard).length, total));
+    });
+  });
+  replaceChildren(elements.sentences, cards);
+}
+
+function isCard(element) {
+  return element.dataset.testid === "sentence";
 }
 
 function showResult(result) {

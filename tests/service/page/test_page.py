@@ -29,8 +29,8 @@ from tests.tiny_corpus import PAIRS
 ATTENDED = 0.1  # heatmap.js: a token label is marked "is-attended" from this weight on
 
 
-def api_translate(server: LiveServer, texts: list[str]) -> dict[str, Any]:
-    """The request the page sends for these sentences, sent by the test."""
+def api_translate(server: LiveServer, texts: str | list[str]) -> dict[str, Any]:
+    """The request the page sends for this text, sent by the test."""
     body = {"source": "en", "target": "de", "model": "en-de", "text": texts, "beam_size": PAGE_BEAM_SIZE,
             "n_best": PAGE_N_BEST}  # fmt: skip
     with server.client() as client:
@@ -72,14 +72,18 @@ def test_translation_shows_a_heatmap_per_sentence_with_one_cell_per_token_pair(
     page = desktop.page
     sentences = [PAIRS[0], PAIRS[12]]
     open_ready(page, server.url)
-    translate_on_page(page, " ".join(source for source, _ in sentences), sentences=2)
+    text = "\n\n".join(source for source, _ in sentences)
+    translate_on_page(page, text, sentences=2)
 
-    # the page split the text into its two sentences and shows the model's translations of them
+    # the page sent the text whole; the server split it into its two sentences (segments), shown one card each,
+    # and the whole translation keeps the text's blank line
     assert page.locator('[data-testid="translation"]').all_inner_texts() == [target for _, target in sentences]
-    fresh = api_translate(server, [source for source, _ in sentences])
+    assert page.inner_text('[data-testid="text-translation"]') == "\n\n".join(target for _, target in sentences)
+    fresh = api_translate(server, text)
     stored = stored_result(server, shown_result_id(page))
     heatmaps = page.locator('[data-testid="heatmap"]')
-    for index, (item, kept) in enumerate(zip(fresh["translations"], stored["translations"], strict=True)):
+    segments = zip(fresh["translations"][0]["segments"], stored["translations"][0]["segments"], strict=True)
+    for index, (item, kept) in enumerate(segments):
         heatmap = heatmaps.nth(index)
         rows, columns = len(item["target_tokens"]), len(item["source_tokens"])
         assert item["text"] == sentences[index][1]
@@ -90,6 +94,11 @@ def test_translation_shows_a_heatmap_per_sentence_with_one_cell_per_token_pair(
         expected = [(i, j, weight) for i, row in enumerate(kept["attention"]) for j, weight in enumerate(row)]
         assert len(expected) == rows * columns
         assert cells_of(heatmap) == expected
+
+    # each card's downloads ask for its own sentence's matrix
+    with page.expect_request("**/alignment?format=json&index=0&segment=1") as fetched, page.expect_download():
+        page.locator('[data-testid="sentence"]').nth(1).get_by_role("button", name="Matrix (JSON)").click()
+    assert fetched.value.response() is not None and fetched.value.response().status == 200
 
     screenshot = tmp_path / "page.png"
     page.screenshot(path=str(screenshot), full_page=True)
@@ -232,26 +241,29 @@ def test_aligning_a_given_translation(server: LiveServer, desktop: BrowserPage) 
     page.click('label[for="mode-align"]')
     assert page.inner_text('[data-testid="translate"]') == "Align"
 
-    # lines must pair up; the page says so before sending anything
-    page.fill('[data-testid="source-text"]', f"{PAIRS[1][0]}\n{PAIRS[2][0]}")
-    page.fill('[data-testid="translation-text"]', PAIRS[1][1])
-    page.click('[data-testid="translate"]')
-    assert "2 lines and the translation 1" in page.inner_text("#translation-problem")
-    assert page.get_attribute('[data-testid="translation-text"]', "aria-invalid") == "true"
-
+    # as many sentences on both sides: sentence n is aligned to sentence n, one card each
+    source = f"{PAIRS[1][0]}\n{PAIRS[2][0]}"
     translations = ["Eine Frau liest ein Buch.", "Zwei Hunde spielen im Schnee."]
-    page.fill('[data-testid="translation-text"]', "\n".join(translations))
+    page.fill('[data-testid="source-text"]', source)
+    page.fill('[data-testid="translation-text"]', " ".join(translations))
     page.click('[data-testid="translate"]')
     page.wait_for_function("() => document.querySelectorAll('[data-testid=heatmap]').length === 2")
     assert page.locator('[data-testid="translation"]').all_inner_texts() == translations
     with server.client() as client:
-        answer = client.post("/v1/align", json={"source": "en", "target": "de", "text": [PAIRS[1][0], PAIRS[2][0]],
-                                                "translation": translations}).json()  # fmt: skip
+        answer = client.post("/v1/align", json={"source": "en", "target": "de", "text": source,
+                                                "translation": " ".join(translations)}).json()  # fmt: skip
     heatmaps = page.locator('[data-testid="heatmap"]')
-    for index, item in enumerate(answer["translations"]):
+    for index, item in enumerate(answer["translations"][0]["segments"]):
         heatmap = heatmaps.nth(index)
         assert heatmap.locator('[data-testid="target-token"]').count() == len(item["target_tokens"])
         assert heatmap.locator('[data-testid="source-token"]').count() == len(item["source_tokens"])
+
+    # one sentence against two: no pairing can be trusted, so the texts are aligned whole, in one card
+    page.fill('[data-testid="translation-text"]', translations[0])
+    page.click('[data-testid="translate"]')
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=heatmap]').length === 1")
+    assert page.locator('[data-testid="translation"]').all_inner_texts() == [translations[0]]
+    assert page.locator('[data-testid="source-token"]').evaluate_all("e => e.map(t => t.title)").count("</s>") == 1
     desktop.assert_no_problems()
 
 
@@ -264,17 +276,18 @@ def test_the_chosen_alignment_method_is_sent_and_the_confidence_shown(server: Li
     translate_on_page(page, " ".join(sentences), sentences=2)
     stored = stored_result(server, shown_result_id(page))
     with server.client() as client:
-        body = {"source": "en", "target": "de", "model": "en-de", "text": sentences, "beam_size": PAGE_BEAM_SIZE,
-                "n_best": PAGE_N_BEST, "alignment_method": "union"}  # fmt: skip
+        body = {"source": "en", "target": "de", "model": "en-de", "text": " ".join(sentences),
+                "beam_size": PAGE_BEAM_SIZE, "n_best": PAGE_N_BEST, "alignment_method": "union"}  # fmt: skip
         answer = client.post("/v1/translate", json=body).json()
-    assert [item["alignment_method"] for item in stored["translations"]] == ["union", "union"]
+    (whole,) = stored["translations"]
+    assert whole["alignment_method"] == "union"
     assert page.locator('[data-testid="alignment"]').all_inner_texts() == [
-        item["alignment"] or "none" for item in answer["translations"]
+        segment["alignment"] or "none" for segment in answer["translations"][0]["segments"]
     ]
     assert all("union" in label for label in page.locator('[data-testid="alignment-label"]').all_inner_texts())
     shown = page.locator('[data-testid="confidence"]').all_inner_texts()
-    assert len(shown) == 2
-    for text, item in zip(shown, stored["translations"], strict=True):
+    assert len(shown) == 3, "the whole text's and each sentence's"
+    for text, item in zip(shown, [whole, *whole["segments"]], strict=True):
         numbers = re.fullmatch(r"log-prob/piece (-?[\d.]+) · attention entropy ([\d.]+)", text)
         assert numbers is not None, text
         log_prob, entropy = numbers.groups()

@@ -28,12 +28,13 @@ def test_text_too_long_is_explained(server: LiveServer, desktop: BrowserPage) ->
     page = desktop.page
     open_ready(page, server.url)
     limit = server.state.settings.max_chars
-    page.fill('[data-testid="source-text"]', f"{PAIRS[0][0]}\n{'a' * (limit + 1)}")
+    text = f"{PAIRS[0][0]}\n{'a' * limit}"
+    page.fill('[data-testid="source-text"]', text)
     page.click('[data-testid="translate"]')
     title, message = shown_error(page)
     assert title == "The text is too long"
-    # the API names the item ("text[1]"); the page names the sentence as the user sees it
-    assert message.startswith(f"Sentence 2 has {limit + 1} characters; the limit is {limit}")
+    # the page sends the text whole, so the limit is the whole text's
+    assert message.startswith(f"Text has {len(text)} characters; the limit is {limit}")
     assert "HTTP 422" in page.inner_text("#error .error__meta")
 
     # past the body size limit the middleware answers 413 before the request is even read
