@@ -20,13 +20,16 @@ Two ways of sending each paragraph, with the same number of paragraphs in flight
   keep-alive connections. A paragraph's latency runs from the moment its first request is sent until its last answer
   has been read: what a client that splits documents itself waits for a whole paragraph.
 
-Each client takes the next paragraph from a shared list as soon as its previous paragraph is answered in full; the
-run ends when the list is done. sentences/s = the sentences of the answered paragraphs ÷ the run's wall time (first
-request sent to last answer read), the same sentences in both ways; requests/s likewise. The list is cut into halves
-sent in ABBA order (one text, one by one; then one by one, one text), so that a slow phase of a shared machine hits
-both ways alike. Before the measured rounds a few paragraphs are sent both ways unmeasured (the first request to a
-bundle pays for its session's first run). "rows" counts the sentences the server decoded, read from its answers (one
-"</s>" per sentence in source_tokens): it shows that the paragraph was split where the sentences meet.
+Each client takes the next paragraph from a shared list as soon as its previous paragraph is answered in full; a
+round ends when its part of the list is done. sentences/s = the sentences of the answered paragraphs ÷ the wall time
+(first request sent to last answer read), summed over the rounds: the same sentences both ways; requests/s likewise.
+The list is cut into an even number of rounds of about ROUND_PARAGRAPHS paragraphs and the two ways alternate in
+ABBA order (one text, one by one; one by one, one text; ...), so that a slow phase of a shared machine hits both
+alike. Before the measured rounds a few paragraphs are sent both ways unmeasured (the first request to a bundle pays
+for its sessions' first runs). "rows" counts the sentences the server decoded, read from its answers (one "</s>" per
+sentence in source_tokens): fewer rows than sentences sent as one text means the splitter joined two of them (a
+sentence without final punctuation). "mean batch" is the server's heed_batch_size histogram for the pair's model over
+the measured rounds: rows decoded together.
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from typing import Any
 from bench.bundles import BundleInfo, SelectionError, companions, scan, stage
 from bench.httpload import Connection, HttpError, build_request
 from bench.paragraphs import paragraph_sizes
+from bench.promtext import BATCH_SIZE_METRIC, HistogramTotals, histogram_totals
 from bench.report import documents_section
 from bench.servers import LOCALHOST, REPO, ServerError, heed_arguments, launch
 from bench.stats import LatencySummary, ratio, rounded
@@ -56,6 +60,7 @@ ONE_TEXT = "one text"
 ONE_BY_ONE = "one by one"
 MODES = (ONE_TEXT, ONE_BY_ONE)
 WARMUP_PARAGRAPHS = 4
+ROUND_PARAGRAPHS = 24  # about, per round: enough for several paragraphs per client at 8 clients
 MAX_ERROR_EXAMPLES = 5
 QUICK_PARAGRAPHS = 24
 FULL_PARAGRAPHS = 120
@@ -64,7 +69,8 @@ DEFINITIONS = (
     "one text: each paragraph is one request; one by one: each of its sentences is its own request, all sent at once "
     "on separate connections. clients = paragraphs in flight. A paragraph's latency: from its first request sent to "
     "its last answer read. sentences/s and requests/s: over the wall time of sending the whole list, the same "
-    "sentences both ways, in ABBA-ordered halves. rows: sentences the server decoded, from its answers."
+    "sentences both ways, in rounds alternating ABBA. rows: sentences the server decoded, from its answers; mean "
+    "batch: rows decoded together (the server's heed_batch_size)."
 )
 
 
@@ -101,6 +107,8 @@ class Tally:
     error_examples: list[str] = field(default_factory=list)
     paragraph_latencies: list[float] = field(default_factory=list)
     request_latencies: list[float] = field(default_factory=list)
+    batch_rows: float = 0.0  # the heed_batch_size histogram of the pair's model over the rounds: sum and count
+    batches: float = 0.0
 
     def record_error(self, message: str) -> None:
         self.errors += 1
@@ -121,6 +129,7 @@ class Tally:
             "requests_per_second": ratio(float(self.requests), self.seconds),
             "paragraph_latency_ms": LatencySummary.of(self.paragraph_latencies).to_json(),
             "request_latency_ms": LatencySummary.of(self.request_latencies).to_json(),
+            "mean_batch_size": ratio(self.batch_rows, self.batches),
         }
 
 
@@ -137,6 +146,7 @@ class Sender:
 
     def __init__(self, port: int, bundle: BundleInfo, paragraphs: Sequence[Paragraph]) -> None:
         self.port = port
+        self.model = bundle.name
         self.paragraphs = list(paragraphs)
         source, target = bundle.pair
         self.beam_size = default_beam(bundle)
@@ -154,10 +164,25 @@ class Sender:
     async def send(self, mode: str, indices: Sequence[int], clients: int, tally: Tally | None) -> None:
         """Sends the paragraphs `indices` with `clients` paragraphs in flight; tally=None sends without measuring."""
         queue = iter(indices)  # shared by the clients: each takes the next paragraph when its last one is done
+        batches = await self._batches() if tally is not None else None
         started = time.perf_counter()
         await asyncio.gather(*(self._client(mode, queue, tally or Tally()) for _ in range(clients)))
-        if tally is not None:
+        if tally is not None and batches is not None:
             tally.seconds += time.perf_counter() - started
+            added = (await self._batches()).minus(batches)
+            tally.batch_rows += added.total
+            tally.batches += added.count
+
+    async def _batches(self) -> HistogramTotals:
+        """The server's batch-size histogram for this pair's model so far (zero where /metrics does not answer)."""
+        connection = Connection(LOCALHOST, self.port)
+        try:
+            status, body = await connection.request(build_request("GET", LOCALHOST, self.port, "/metrics"))
+        finally:
+            await connection.close()
+        if status != 200:
+            return HistogramTotals(0.0, 0.0)
+        return histogram_totals(body.decode(), BATCH_SIZE_METRIC, {"model": self.model})
 
     async def _client(self, mode: str, queue: Iterator[int], tally: Tally) -> None:
         connections = [Connection(LOCALHOST, self.port) for _ in range(max(map(len, self.requests[mode])))]
@@ -204,18 +229,23 @@ def default_beam(bundle: BundleInfo) -> int:
     return int((bundle.manifest.get("decoding") or {}).get("beam_size", 1))
 
 
+def rounds_of(count: int) -> list[range]:
+    """The list cut into an even number of rounds (2, or one per ROUND_PARAGRAPHS paragraphs, rounded down to even)."""
+    rounds = max(2, 2 * (count // (2 * ROUND_PARAGRAPHS)))
+    return [range(count * r // rounds, count * (r + 1) // rounds) for r in range(rounds)]
+
+
 async def measure_pair(sender: Sender, client_counts: Sequence[int]) -> list[dict[str, Any]]:
-    """Both ways at each client count: warm-up, then the two halves of the list in ABBA order."""
+    """Both ways at each client count: warm-up, then the rounds of the list, the ways alternating in ABBA order."""
     count = len(sender.paragraphs)
     for mode in MODES:
         await sender.send(mode, range(min(WARMUP_PARAGRAPHS, count)), 1, None)
-    halves = [range(0, count // 2), range(count // 2, count)]
     results: list[dict[str, Any]] = []
     for clients in client_counts:
         tallies = {mode: Tally() for mode in MODES}
-        for half, order in zip(halves, (MODES, MODES[::-1]), strict=True):
-            for mode in order:
-                await sender.send(mode, half, clients, tallies[mode])
+        for index, paragraphs in enumerate(rounds_of(count)):
+            for mode in MODES if index % 2 == 0 else MODES[::-1]:
+                await sender.send(mode, paragraphs, clients, tallies[mode])
         results.extend(tallies[mode].to_json(mode, clients) for mode in MODES)
     return results
 
@@ -260,6 +290,7 @@ def measure(
                 "paragraphs": len(built),
                 "sentences": sum(len(p.sentences) for p in built),
                 "paragraph_sizes": [len(p.sentences) for p in built],
+                "rounds": len(rounds_of(len(built))),
                 "rows": {mode: sum(sender.rows[mode].values()) for mode in MODES},
                 "results": results,
                 "one_text_over_one_by_one": comparisons(results),

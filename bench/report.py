@@ -355,7 +355,7 @@ def _agreement(report: dict[str, Any]) -> list[str]:
 
 DOCUMENT_COLUMNS = [
     "pair", "clients", "sent as", "sentences/s", "requests/s", "paragraph p50 ms", "p95", "p99", "request p50 ms",
-    "p95", "p99", "paragraphs", "sentences", "requests", "errors",
+    "p95", "p99", "mean batch", "paragraphs", "sentences", "requests", "errors",
 ]  # fmt: skip
 
 
@@ -371,7 +371,8 @@ def documents_section(documents: dict[str, Any] | None) -> list[str]:
                 pair["pair"], str(r["clients"]), r["mode"], _number(r["sentences_per_second"]),
                 _number(r["requests_per_second"]), _number(paragraph["p50"]), _number(paragraph["p95"]),
                 _number(paragraph["p99"]), _number(request["p50"]), _number(request["p95"]), _number(request["p99"]),
-                _number(r["paragraphs"]), _number(r["sentences"]), _number(r["requests"]), _number(r["errors"]),
+                _number(r["mean_batch_size"], 2), _number(r["paragraphs"]), _number(r["sentences"]),
+                _number(r["requests"]), _number(r["errors"]),
             ])  # fmt: skip
         for c in pair["one_text_over_one_by_one"]:
             comparisons.append([
@@ -381,7 +382,7 @@ def documents_section(documents: dict[str, Any] | None) -> list[str]:
         decoded = ", ".join(f"{mode} {count:,}" for mode, count in pair["rows"].items())
         notes.append(
             f"- {pair['pair']} ({pair['bundle']}, beam {pair['beam_size']}): {pair['paragraphs']} paragraphs, "
-            f"{pair['sentences']:,} sentences; rows the server decoded: {decoded}"
+            f"{pair['sentences']:,} sentences, {pair['rounds']} rounds; rows the server decoded: {decoded}"
         )
     return [
         "## Documents: paragraphs of 3-8 sentences",

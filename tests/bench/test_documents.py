@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bench.documents import MODES, ONE_BY_ONE, ONE_TEXT, build_paragraphs, main
+from bench.documents import MODES, ONE_BY_ONE, ONE_TEXT, build_paragraphs, main, rounds_of
 from bench.paragraphs import group, paragraph_sizes
 from bench.report import documents_section
 from tests.tiny_corpus import PAIRS
@@ -34,6 +34,12 @@ def test_a_short_last_run_is_no_paragraph() -> None:
     assert build_paragraphs(SOURCES[:2], 5) == []
 
 
+@pytest.mark.parametrize(("count", "rounds"), [(5, 2), (24, 2), (95, 2), (96, 4), (120, 4), (200, 8)])
+def test_the_list_is_cut_into_an_even_number_of_rounds_covering_it(count: int, rounds: int) -> None:
+    cut = rounds_of(count)
+    assert len(cut) == rounds and [i for part in cut for i in part] == list(range(count))
+
+
 @pytest.fixture(scope="module")
 def documents_run(tiny_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], str]:
     folder = tmp_path_factory.mktemp("documents")
@@ -52,7 +58,12 @@ def test_every_sentence_is_answered_both_ways_at_every_client_count(documents_ru
     (pair,) = report["documents"]["pairs"]
     expected = build_paragraphs(SOURCES, 100)
     sentences = sum(len(p.sentences) for p in expected)
-    assert (pair["pair"], pair["paragraphs"], pair["sentences"]) == ("en-de", len(expected), sentences)
+    assert (pair["pair"], pair["paragraphs"], pair["sentences"], pair["rounds"]) == (
+        "en-de",
+        len(expected),
+        sentences,
+        2,
+    )
     assert pair["paragraph_sizes"] == [len(p.sentences) for p in expected]
     assert [(r["clients"], r["mode"]) for r in pair["results"]] == [(c, m) for c in (1, 3) for m in MODES]
     for result in pair["results"]:
@@ -60,7 +71,7 @@ def test_every_sentence_is_answered_both_ways_at_every_client_count(documents_ru
         assert (result["paragraphs"], result["sentences"]) == (len(expected), sentences)
         requests = len(expected) if result["mode"] == ONE_TEXT else sentences
         assert result["requests"] == requests
-        assert result["sentences_per_second"] > 0 and result["seconds"] > 0
+        assert result["sentences_per_second"] > 0 and result["seconds"] > 0 and result["mean_batch_size"] >= 1
         assert result["requests_per_second"] == pytest.approx(result["sentences_per_second"] * requests / sentences)
         for latency in (result["paragraph_latency_ms"], result["request_latency_ms"]):
             assert 0 < latency["p50"] <= latency["p95"] <= latency["p99"] <= latency["max"]
