@@ -83,11 +83,11 @@ class Settings(BaseSettings):
         "2 x pieces + 10 for the shipped bundles) when a request gives no max_length.",
     )
     max_request_work: int = Field(
-        default=7_000,
+        default=25_000,
         ge=1,
-        description="Most decoder row-steps one translation request may need (the sum over its texts of beam size "
-        "x (output length limit + 1)); beyond it 413 before anything is decoded. The default keeps the worst "
-        "admitted request under 2 s of decoding on one core.",
+        description="Most decoder row-steps one translation request may need (the sum over its sentences of beam "
+        "size x (output length limit + 1), plus the steps' own cost); beyond it 413 before anything is decoded. The "
+        "default admits a text of max_chars (5,000) characters of short sentences at beam 4 (test_work_limits.py).",
     )
     batch_slice_work: int = Field(
         default=2_000,

@@ -157,19 +157,37 @@ def test_a_request_whose_client_disconnects_stops_decoding(shipped_models: Path,
 
 
 @needs_shipped
-def test_the_worst_admitted_requests_stay_under_the_memory_limit_and_two_seconds(
-    shipped_models: Path, tmp_path: Path
-) -> None:
-    """Default limits. Each shape fills the budget its own way; two run at once, one per batch worker."""
+def _paragraphs_of(characters: int) -> str:
+    """Real sentences, as paragraphs of three, at most `characters` long."""
+
+    def layout(sentences: list[str]) -> str:
+        return "\n\n".join(" ".join(sentences[start : start + 3]) for start in range(0, len(sentences), 3))
+
+    sentences: list[str] = []
+    while len(layout([*sentences, PAIRS[len(sentences) % len(PAIRS)][0]])) <= characters:
+        sentences.append(PAIRS[len(sentences) % len(PAIRS)][0])
+    return layout(sentences)
+
+
+@needs_shipped
+def test_the_worst_admitted_requests_stay_under_the_memory_limit(shipped_models: Path, tmp_path: Path) -> None:
+    """Default limits. Each shape fills the budget (25,000) its own way; two run at once, one per batch worker.
+    NUMBERS at beam b costs 257 x (b + 8) row-steps (each text is a slice of its own)."""
     shapes = [
-        {"text": [NUMBERS], "beam_size": 16, "n_best": 16},
-        {"text": [NUMBERS] * 2, "beam_size": 4, "n_best": 4},
-        {"text": [NUMBERS] * 3, "beam_size": 1},
-        {"text": ["a" * 5000] * 2, "beam_size": 4, "n_best": 4},
+        {"text": [NUMBERS] * 4, "beam_size": 16, "n_best": 16},
+        {"text": [NUMBERS] * 8, "beam_size": 4, "n_best": 4},
+        {"text": [NUMBERS] * 10, "beam_size": 1},
+        {"text": ["a" * 5000] * 8, "beam_size": 4, "n_best": 4},
     ]
+    paragraphs = _paragraphs_of(5000)
     with serve_process(shipped_models, tmp_path) as server, ThreadPoolExecutor(2) as pool:
-        too_much = _translate(server, {**shapes[0], "text": [NUMBERS] * 2})
+        too_much = _translate(server, {**shapes[0], "text": [NUMBERS] * 5})
         assert too_much.status_code == 413
+        # a text of the most characters allowed, in sentences, at the model's own beam: translated, every sentence
+        document = _translate(server, {"text": paragraphs, "store": False})
+        assert document.status_code == 200, document.text[:300]
+        (item,) = document.json()["translations"]
+        assert len(item["segments"]) == paragraphs.count(".") and not item["truncated"]
         seconds: list[float] = []
         for shape in shapes:
             started = time.monotonic()
