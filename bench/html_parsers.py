@@ -122,7 +122,7 @@ def _html5lib() -> tuple[Callable[[str], Tree], Callable[[str], str]]:
             omit_optional_tags=False,
             minimize_boolean_attributes=False,
         )
-        return serializer.render(walker(parse(html)))
+        return str(serializer.render(walker(parse(html))))
 
     return lambda html: _etree(parse(html)), write
 
@@ -136,7 +136,7 @@ def _lxml() -> tuple[Callable[[str], Tree], Callable[[str], str]]:
 
     def write(html: str) -> str:
         wrapper = parse(html)
-        inner = lxml.html.tostring(wrapper, encoding="unicode")
+        inner = str(lxml.html.tostring(wrapper, encoding="unicode"))
         return inner.removeprefix("<div>").removesuffix("</div>")
 
     return lambda html: _etree(parse(html)), write
@@ -144,13 +144,14 @@ def _lxml() -> tuple[Callable[[str], Tree], Callable[[str], str]]:
 
 def _bs4() -> tuple[Callable[[str], Tree], Callable[[str], str]]:
     import bs4
+    from bs4.element import Comment, NavigableString
 
     def convert(children: Any) -> Tree:
         out: Tree = []
         for child in children:
-            if isinstance(child, bs4.Comment):
+            if isinstance(child, Comment):
                 out.append(["comment", str(child)])
-            elif isinstance(child, bs4.NavigableString):
+            elif isinstance(child, NavigableString):
                 out.append(["text", str(child)])
             else:
                 attributes = [(k, " ".join(v) if isinstance(v, list) else v) for k, v in child.attrs.items()]

@@ -111,6 +111,12 @@ class TranslateRequest(_Request):
     )
     target: LanguageCode = Field(description="Language code to translate into.")
     text: TextInput = Field(description="One text, or a list of texts translated in order.")
+    format: Literal["text", "html"] = Field(
+        default="text",
+        description="'html': each text is HTML; its text is translated and its markup kept, inline elements "
+        "placed on the words aligned to theirs. Tokens, words, attention and alignment then refer to the text "
+        "content (its blocks, one per line), not the markup.",
+    )
     beam_size: int | None = Field(
         default=None,
         ge=1,

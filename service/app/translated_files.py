@@ -1,5 +1,6 @@
 """LibreTranslate's file translation: an uploaded .txt, .srt or .vtt file translated piece by piece
-(service.text.files), kept in the result store with the results' expiry, and downloaded by its URL.
+(service.text.files), or an .html/.htm file block by block with its markup kept (service.text.markup), kept in the
+result store with the results' expiry, and downloaded by its URL.
 
 A stored file's id is `file.<22 random URL-safe characters>`: heed's own result ids never hold a dot, so
 /v1/translations/{id} can never read a file, nor /download_file a result. The download name is
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -21,8 +23,10 @@ from service.app.errors import ApiError, NotFoundError, StoreUnavailableError
 from service.app.state import AppState, ServingModels
 from service.app.store import CallerStore, StoreError
 from service.app.translation import translate_texts
+from service.runtime import Translation
 from service.text.detect import detect
-from service.text.files import FORMATS, Piece, assemble, cut, texts_to_translate
+from service.text.files import BOM, FORMATS, HTML, Piece, assemble, cut, texts_to_translate
+from service.text.markup import Markup, parse, render, split_translation
 
 STORE_PREFIX = "file."
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -30,7 +34,8 @@ DOWNLOAD_NAME_PATTERN = r"^[A-Za-z0-9_-]{22}\.[A-Za-z0-9._-]+$"  # a token, a do
 _UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 _NAME_SEPARATOR = b"\0"  # between the stored file's name and its bytes; a name never holds it
 MEDIA_TYPES = {".txt": "text/plain; charset=utf-8", ".srt": "application/x-subrip; charset=utf-8",
-               ".vtt": "text/vtt; charset=utf-8"}  # fmt: skip
+               ".vtt": "text/vtt; charset=utf-8", ".html": "text/html; charset=utf-8",
+               ".htm": "text/html; charset=utf-8"}  # fmt: skip
 DETECTION_SAMPLE_CHARS = 2_000
 FILE_CONCURRENCY = 8  # a file's lines or cues in flight at once: enough to fill batches, few enough to share them
 
@@ -43,6 +48,17 @@ class FileRequestError(ApiError):
 class FileTooLargeError(ApiError):
     status_code = 413
     code = "payload_too_large"
+
+
+@dataclass(frozen=True)
+class HtmlPlan:
+    """An HTML file cut into blocks; a byte-order mark is kept apart, as the parser would drop it."""
+
+    markup: Markup
+    bom: str
+
+
+Plan = list[Piece] | HtmlPlan
 
 
 @dataclass(frozen=True)
@@ -64,8 +80,7 @@ def read_upload(filename: str, content: bytes) -> Upload:
         raise FileRequestError("Invalid request: empty file")
     extension = PurePath(filename).suffix.lower()
     if extension not in FORMATS:
-        why = " (.html is not supported yet)" if extension in (".html", ".htm") else ""
-        raise FileRequestError(f"Invalid request: file format not supported{why}; supported: {', '.join(FORMATS)}")
+        raise FileRequestError(f"Invalid request: file format not supported; supported: {', '.join(FORMATS)}")
     if not content:
         raise FileRequestError("Invalid request: empty file")
     try:
@@ -101,29 +116,45 @@ async def detected_source(models: ServingModels, texts: list[str], target: str) 
 
 
 async def translate_pieces(
-    state: AppState, scheduler: TranslationScheduler, models: ServingModels, pieces: list[Piece], texts: list[str],
+    state: AppState, scheduler: TranslationScheduler, models: ServingModels, pieces: Plan, texts: list[str],
     source: str, target: str,
 ) -> str:  # fmt: skip
-    """The file's text translated, each line or cue as a request of its own (so each fits the per-request work
-    budget exactly as the same text sent to /translate would), FILE_CONCURRENCY at a time: they share batches
-    with each other and with other requests, without filling the queue."""
+    """The file's text translated, each line, cue or HTML block as a request of its own (so each fits the
+    per-request work budget exactly as the same text sent to /translate would), FILE_CONCURRENCY at a time: they
+    share batches with each other and with other requests, without filling the queue."""
     translator = models.resolve(source, target)
     options = DecodeOptions(beam_size=translator.default_beam_size, n_best=1)
     window = asyncio.Semaphore(FILE_CONCURRENCY)
 
-    async def translate_one(text: str) -> str:
+    async def translate_one(text: str) -> Translation:
         async with window:
-            return (await translate_texts(state, scheduler, translator, [text], options))[0].text
+            return (await translate_texts(state, scheduler, translator, [text], options))[0]
 
     try:
         async with asyncio.TaskGroup() as group:  # the first failure cancels the rest
             tasks = [group.create_task(translate_one(text)) for text in texts]
     except ExceptionGroup as failures:
         raise failures.exceptions[0] from None
-    return assemble(pieces, [task.result() for task in tasks])
+    translations = [task.result() for task in tasks]
+    if isinstance(pieces, HtmlPlan):
+        return pieces.bom + await asyncio.to_thread(_html_file, pieces.markup, translations)
+    return assemble(pieces, [translation.text for translation in translations])
 
 
-def pieces_and_texts(upload: Upload) -> tuple[list[Piece], list[str]]:
+def _html_file(markup: Markup, translations: Sequence[Translation]) -> str:
+    """The HTML again around its blocks' translations, each block's inline elements placed by its alignment."""
+    blocks = [
+        split_translation([block.text], t.text, t.source_words, t.target_words, t.alignment)[0]
+        for block, t in zip(markup.blocks, translations, strict=True)
+    ]
+    return render(markup, blocks)
+
+
+def pieces_and_texts(upload: Upload) -> tuple[Plan, list[str]]:
+    """What is kept and what is translated, and the texts to translate."""
+    if upload.extension in HTML:
+        markup = parse(upload.text.removeprefix(BOM))
+        return HtmlPlan(markup, BOM if upload.text.startswith(BOM) else ""), markup.texts
     pieces = cut(upload.text, upload.extension)
     return pieces, texts_to_translate(pieces)
 

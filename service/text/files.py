@@ -1,5 +1,5 @@
 """Text files cut into what is translated and what is kept byte for byte: plain text (.txt) and subtitles (.srt,
-.vtt).
+.vtt). HTML files (.html, .htm) are among the FORMATS too, but are cut by service.text.markup, not here.
 
 A file becomes a list of pieces whose concatenation is exactly the file's text. Only the pieces marked
 `translate` change; everything else (a byte-order mark, cue numbers and identifiers, timing lines, the WEBVTT
@@ -22,7 +22,8 @@ from dataclasses import dataclass
 BOM = "\ufeff"
 PLAIN_TEXT = ".txt"
 SUBTITLES = (".srt", ".vtt")
-FORMATS = (PLAIN_TEXT, *SUBTITLES)
+HTML = (".html", ".htm")
+FORMATS = (PLAIN_TEXT, *SUBTITLES, *HTML)
 
 # Tags that open a cue's text (`<i>`, `<font color="red">`, `{\an8}`, `<v Speaker>`) or close it (`</i>`).
 _LEADING_TAGS = re.compile(r"^(?:\s*(?:<[^<>\r\n]*>|\{[^{}\r\n]*\}))+")
@@ -98,7 +99,9 @@ def _subtitles(text: str) -> list[Piece]:
 
 
 def cut(text: str, extension: str) -> list[Piece]:
-    """The pieces of a file's text (one of FORMATS), in order; "".join of their texts is `text`."""
+    """The pieces of a file's text (one of FORMATS but HTML), in order; "".join of their texts is `text`."""
+    if extension in HTML:
+        raise ValueError("HTML is cut by service.text.markup")
     body = text.removeprefix(BOM)
     pieces = _plain_text(body) if extension == PLAIN_TEXT else _subtitles(body)
     if text.startswith(BOM):

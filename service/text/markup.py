@@ -17,8 +17,10 @@ What is translated:
 - Passed through untouched: `<pre>`, `<script>`, `<style>`, `<template>`, `<textarea>`, `<svg>`, `<math>`,
   media and form elements, comments, and any element with `translate="no"` or `class="notranslate"`. Inside a
   block, `<code>`, `<kbd>`, `<samp>`, `<var>` and the elements marked not to translate are kept verbatim but their
-  text is part of the sentence (so the model reads a complete sentence), and they are placed like inline elements:
-  they replace the target words placed for them.
+  text is part of the sentence (so the model reads a complete sentence), and they are placed like inline elements,
+  on the target words linked to theirs and to no other source word, which they replace. So are links whose text
+  is a single mention, hashtag or address (`<a href="...">@<span>ann</span></a>`, `#cats`, `https://...`): names,
+  not words to translate.
 - A block without a letter outside such verbatim elements (only numbers, punctuation or code) is kept as it was.
 
 How inline elements are placed (`render`), one level of nesting at a time, inside the parent's target range:
@@ -26,10 +28,12 @@ How inline elements are placed (`render`), one level of nesting at a time, insid
 1. An element's source words are the words its span overlaps (a word partly inside counts whole). Its target
    range is the contiguous run from the first to the last target word linked to any of them, clipped to the
    parent's range: crossing links cannot break nesting, and a range may hold words linked to no source word of
-   the element (those between its linked words).
+   the element (those between its linked words). An element over all of its parent's words gets all of the
+   parent's target words.
 2. An element with no linked target word inside the parent (no links, or elements without text: `<img>`,
-   comments, empty elements) is placed at the same relative position: source word boundary b of the parent's
-   n source words goes to target boundary round(b * m / n) of its m target words.
+   comments, empty elements) goes right after the target words linked to the source word before it, else right
+   before those linked to the source word after it, else to the same relative position (source word boundary b
+   of the parent's n source words goes to target boundary round(b * m / n) of its m target words).
 3. Siblings never overlap: taken in target order (their range start, then source order), each starts no earlier
    than the previous one ended. An element with text that is left with no word takes the next free target word
    (so a link keeps something to click); if none is left it stays, empty, where it is. Nothing is dropped.
@@ -208,6 +212,22 @@ def _not_translated(element: Element) -> bool:
     return (translate is not None and translate.strip().lower() == "no") or "notranslate" in classes
 
 
+def _text_of(nodes: Sequence[Node]) -> str:
+    return "".join(
+        node.text if isinstance(node, Text) else _text_of(node.children) if isinstance(node, Element) else ""
+        for node in nodes
+    )
+
+
+def _is_name_link(element: Element) -> bool:
+    """A link whose text is one mention, hashtag or address ("@ann", "#cats", "https://e.x/a"): a name, not words
+    to translate."""
+    text = _text_of(element.children).strip()
+    return element.tag == "a" and bool(text) and not any(map(_is_space, text)) and (
+        text[0] in "@#" or "://" in text or text.lower().startswith("www.")
+    )  # fmt: skip
+
+
 def _is_boundary(node: Node) -> bool:
     """Whether a node ends the block before it: a block element, `<br>`, or an inline element holding one."""
     if not isinstance(node, Element):
@@ -255,7 +275,7 @@ class _BlockBuilder:
             return None
         if node.tag in _OPAQUE_ELEMENTS:
             return Inline(node, len(self.chars), len(self.chars), (), verbatim=True)
-        verbatim = verbatim or node.tag in _VERBATIM_ELEMENTS or _not_translated(node)
+        verbatim = verbatim or node.tag in _VERBATIM_ELEMENTS or _not_translated(node) or _is_name_link(node)
         start = len(self.chars) + (1 if self.pending_space else 0)
         children = tuple(inline for child in node.children if (inline := self.inline(child, verbatim=verbatim)))
         return Inline(node, min(start, len(self.chars)), len(self.chars), children, verbatim=verbatim)
@@ -384,22 +404,26 @@ class _Placer:
         self.target_spans = word_spans(translation.text)
         self.text = translation.text
         self.targets_of: dict[int, set[int]] = {}
+        self.sources_of: dict[int, set[int]] = {}
         for source, target in translation.links:
             if 0 <= target < len(self.target_spans):
                 self.targets_of.setdefault(source, set()).add(target)
+                self.sources_of.setdefault(target, set()).add(source)
 
     def place(self, inlines: Sequence[Inline], source: range, low: int, high: int) -> tuple[_Placed, ...]:
         """Inline siblings over the parent's source words `source`, in target words low:high (rules 1-4)."""
         wanted = []
         for order, inline in enumerate(inlines):
             words = _word_range(self.source_spans, inline.start, inline.end)
-            linked = sorted({j for i in words for j in self.targets_of.get(i, ()) if low <= j < high})
-            if linked:
+            linked = self.linked(words, low, high)
+            if inline.verbatim:  # it replaces only target words that translate nothing else
+                linked = [j for j in linked if self.sources_of[j] <= set(words)]
+            if words and words == source and not inline.verbatim:  # all of the parent's text: all of its words
+                wanted.append((low, order, high, inline, words))
+            elif linked:
                 wanted.append((linked[0], order, linked[-1] + 1, inline, words))
             else:
-                anchor = words.start if words else _boundary(self.source_spans, inline.start)
-                share = (anchor - source.start) / len(source) if len(source) else 0.0
-                at = low + round(min(max(share, 0.0), 1.0) * (high - low))
+                at = self.anchor(inline, words, source, low, high)
                 wanted.append((at, order, at, inline, words))
         placed = []
         cursor = low
@@ -412,6 +436,21 @@ class _Placer:
             placed.append(_Placed(inline, start, end, children))
             cursor = end
         return tuple(placed)
+
+    def linked(self, words: range, low: int, high: int) -> list[int]:
+        return sorted({j for i in words for j in self.targets_of.get(i, ()) if low <= j < high})
+
+    def anchor(self, inline: Inline, words: range, source: range, low: int, high: int) -> int:
+        """Where an element with no linked word goes (rule 2): after the target words of the source word before
+        it, else before those of the word after it, else at the same relative position."""
+        before = (words.start if words else _boundary(self.source_spans, inline.start)) - 1
+        after = words.stop if words else before + 1
+        if before >= source.start and (previous := self.linked(range(before, before + 1), low, high)):
+            return previous[-1] + 1
+        if after < source.stop and (following := self.linked(range(after, after + 1), low, high)):
+            return following[0]
+        share = (before + 1 - source.start) / len(source) if len(source) else 0.0
+        return low + round(min(max(share, 0.0), 1.0) * (high - low))
 
     def char_range(self, start: int, end: int, low: int) -> tuple[int, int]:
         """Characters of target words start:end; an empty range sits right after the word before it."""

@@ -23,6 +23,7 @@ from service.app.deps import ModelsDep, SchedulerDep, StateDep, StoreDep
 from service.app.detection import check_translatable, detect_each, percent
 from service.app.errors import ApiError, InvalidInputError, is_libretranslate_path
 from service.app.languages import language_name
+from service.app.markup_translation import text_content, translate_html
 from service.app.schemas import (
     MAX_BEAM_SIZE,
     DetectedLanguage,
@@ -55,7 +56,7 @@ _JSON_SCHEMA = LibreTranslateRequest.model_json_schema()
 # Form fields are text: `format` may be empty there, not null.
 _FORM_SCHEMA = {**_JSON_SCHEMA, "properties": {**_JSON_SCHEMA["properties"],
                                                "format": {**_JSON_SCHEMA["properties"]["format"], "anyOf": [
-                                                   {"type": "string", "enum": ["text", ""]}]}}}  # fmt: skip
+                                                   {"type": "string", "enum": ["text", "html", ""]}]}}}  # fmt: skip
 _REQUEST_BODY: dict[str, Any] = {
     "required": True,
     "content": {
@@ -102,7 +103,7 @@ class LibreTranslateSettings(BaseModel):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{
         "charLimit": 5000, "frontendTimeout": 500, "apiKeys": False, "keyRequired": False, "suggestions": False,
-        "filesTranslation": True, "supportedFilesFormat": [".txt", ".srt", ".vtt"],
+        "filesTranslation": True, "supportedFilesFormat": [".txt", ".srt", ".vtt", ".html", ".htm"],
         "language": {"source": {"code": "en", "name": "English"}, "target": {"code": "de", "name": "German"}},
     }]})  # fmt: skip
 
@@ -219,16 +220,17 @@ def _detected(detection: Detection) -> dict[str, Any]:
 
 async def _translate_by_source(
     state: AppState, scheduler: TranslationScheduler, models: ServingModels, texts: list[str], sources: list[str],
-    target: str, wanted: int,
+    target: str, wanted: int, *, html: bool,
 ) -> list[Translation]:  # fmt: skip
     """Each text through the model for its own source language (detected texts may differ), in the texts' order."""
+    translate = translate_html if html else translate_texts
 
     async def translate_group(source: str) -> list[tuple[int, Translation]]:
         indices = [index for index, language in enumerate(sources) if language == source]
         translator = models.resolve(source, target)
         beam_size = min(max(translator.default_beam_size, wanted), MAX_BEAM_SIZE)
         options = DecodeOptions(beam_size=beam_size, n_best=wanted)
-        group = await translate_texts(state, scheduler, translator, [texts[index] for index in indices], options)
+        group = await translate(state, scheduler, translator, [texts[index] for index in indices], options)
         return list(zip(indices, group, strict=True))
 
     groups = await asyncio.gather(*(translate_group(source) for source in dict.fromkeys(sources)))
@@ -249,8 +251,7 @@ async def libretranslate_translate(
     http_request: Request, state: StateDep, models: ModelsDep, scheduler: SchedulerDep
 ) -> JSONResponse:
     request = _parse(await _read_fields(http_request), typed=_is_json(_media_type(http_request)))
-    if request.format != "text":
-        raise _BadRequest(f"Invalid request: format {request.format!r} is not supported; use 'text'")
+    html = request.format == "html"
     texts = _texts(request)
     try:
         check_texts(texts, state.settings, "q")
@@ -258,13 +259,13 @@ async def libretranslate_translate(
         raise _BadRequest(f"Invalid request: {error.message}") from None
     detections: list[Detection] | None = None
     if request.source == "auto":
-        detections = await detect_each(models, texts, request.target)
+        detections = await detect_each(models, await text_content(texts, "q") if html else texts, request.target)
         check_translatable(models, detections, request.target, "q")
     sources = (
         [detection.language for detection in detections] if detections is not None else [request.source] * len(texts)
     )
     translations = await _translate_by_source(state, scheduler, models, texts, sources, request.target,
-                                              request.alternatives + 1)  # fmt: skip
+                                              request.alternatives + 1, html=html)  # fmt: skip
     alternatives = [_distinct_alternatives(t) for t in translations]
     single = isinstance(request.q, str)
     body: dict[str, Any] = {"translatedText": translations[0].text if single else [t.text for t in translations]}
@@ -391,8 +392,9 @@ async def libretranslate_translate_file(
     http_request: Request, state: StateDep, models: ModelsDep, scheduler: SchedulerDep, store: StoreDep
 ) -> LibreTranslateFileResponse:
     """Subtitles keep their cue numbers, timings, blank lines and line endings byte for byte; each cue's text
-    (its lines together) is translated. A .txt file is translated line by line. The file is downloadable for as
-    long as results are kept."""
+    (its lines together) is translated. A .txt file is translated line by line, an .html or .htm file block by
+    block with its markup kept (as `format: "html"` does). The file is downloadable for as long as results are
+    kept."""
     fields, upload = await _file_fields(http_request)
     if upload is None:
         raise _BadRequest("Invalid request: missing file parameter")

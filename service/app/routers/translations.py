@@ -13,6 +13,7 @@ from service.app.batching import DecodeOptions
 from service.app.deps import ModelsDep, SchedulerDep, StateDep, StoreDep
 from service.app.detection import detect_one_source
 from service.app.documents import to_json, without_attention
+from service.app.markup_translation import text_content, translate_html
 from service.app.routers import error_responses
 from service.app.schemas import TranslateRequest, TranslationResult
 from service.app.translation import (
@@ -40,15 +41,18 @@ async def translate(
     check_texts(texts, state.settings)
     check_max_length(request.max_length, state.settings)
     source = request.source
+    html = request.format == "html"
     if source == "auto":  # each text's language detected; they must agree, as the result has one source
-        source = await detect_one_source(models, texts, request.target)
+        detected = await text_content(texts) if html else texts  # HTML: its text, not its markup
+        source = await detect_one_source(models, detected, request.target)
     translator = models.resolve(source, request.target, request.model)
     beam_size = request.beam_for(translator.default_beam_size)
     options = DecodeOptions(
         beam_size=beam_size, n_best=request.n_best, max_length=request.max_length,
         alignment_method=request.alignment_method,
     )  # fmt: skip
-    translations = await translate_texts(state, scheduler, translator, texts, options)
+    translate = translate_html if html else translate_texts
+    translations = await translate(state, scheduler, translator, texts, options)
     return await result_response(
         state, store, translator, translations, with_n_best=request.n_best > 1, keep=request.store,
         attention=request.attention,

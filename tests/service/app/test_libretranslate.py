@@ -92,7 +92,7 @@ def test_auto_refuses_a_text_in_a_language_no_model_translates_naming_it(
         ({"source": "en", "target": "de"}, "missing q parameter"),
         ({"q": "", "source": "en", "target": "de"}, "q is empty"),
         ({"q": "hi", "target": "de"}, "missing source parameter"),
-        ({"q": "hi", "source": "en", "target": "de", "format": "html"}, "not supported"),
+        ({"q": "hi", "source": "en", "target": "de", "format": "xml"}, "format"),
         ({"q": "hi", "source": "en", "target": "xx"}, "supported pairs: en-de"),
         ({"q": PAIRS[0][0], "source": "auto", "target": "xx"}, "detected as English"),
         ({"q": 5, "source": "en", "target": "de"}, "q"),
