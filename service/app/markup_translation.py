@@ -25,7 +25,7 @@ from service.runtime import Hypothesis, Translation, Translator
 from service.runtime.alignment import AlignmentMethod
 from service.runtime.confidence import confidence
 from service.runtime.tokenizer import EOS_PIECE
-from service.text.markup import Markup, parse, render, split_translation
+from service.text.markup import Markup, MarkupError, parse, render, split_translation
 
 FORMATS = ("text", "html")
 
@@ -35,7 +35,7 @@ def _parse_all(htmls: Sequence[str], field: str) -> list[Markup]:
     for index, html in enumerate(htmls):
         try:
             markups.append(parse(html))
-        except Exception as error:  # lexbor's failures come as several exception types; none is the caller's 500
+        except MarkupError as error:
             where = f"{field}[{index}]" if len(htmls) > 1 else field
             raise InvalidInputError(f"{where} could not be read as HTML: {error}") from None
     return markups

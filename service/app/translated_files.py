@@ -26,7 +26,7 @@ from service.app.translation import translate_texts
 from service.runtime import Translation
 from service.text.detect import detect
 from service.text.files import BOM, FORMATS, HTML, Piece, assemble, cut, texts_to_translate
-from service.text.markup import Markup, parse, render, split_translation
+from service.text.markup import Markup, MarkupError, parse, render, split_translation
 
 STORE_PREFIX = "file."
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -153,7 +153,10 @@ def _html_file(markup: Markup, translations: Sequence[Translation]) -> str:
 def pieces_and_texts(upload: Upload) -> tuple[Plan, list[str]]:
     """What is kept and what is translated, and the texts to translate."""
     if upload.extension in HTML:
-        markup = parse(upload.text.removeprefix(BOM))
+        try:
+            markup = parse(upload.text.removeprefix(BOM))
+        except MarkupError as error:
+            raise FileRequestError(f"Invalid request: {error}") from None
         return HtmlPlan(markup, BOM if upload.text.startswith(BOM) else ""), markup.texts
     pieces = cut(upload.text, upload.extension)
     return pieces, texts_to_translate(pieces)

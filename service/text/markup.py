@@ -75,7 +75,13 @@ _VERBATIM_ELEMENTS = frozenset({"code", "kbd", "samp", "var"})
 _DOCUMENT_START = re.compile(r"^\ufeff?\s*(?:<!--.*?-->\s*)*<(?:!doctype|html[\s>/]|head[\s>/])", re.I | re.S)
 _DOCTYPE = re.compile(r"<!doctype[^>]*>", re.I)
 _HTML_WHITESPACE = " \t\n\f\r"
+# Reading and writing recurse a few Python frames per level; real pages nest a few dozen levels deep.
+MAX_DEPTH = 200
 _COMMENT = re.compile(r"<!--((?:(?!-->).)*)-->", re.S)
+
+
+class MarkupError(ValueError):
+    """HTML this module does not take (it says why)."""
 
 
 @dataclass(frozen=True)
@@ -165,8 +171,10 @@ def _siblings(first: LexborNode | None) -> Iterator[LexborNode]:
         node = node.next
 
 
-def _convert(node: LexborNode) -> Node | None:
+def _convert(node: LexborNode, depth: int = 0) -> Node | None:
     """The lexbor node as this module's tree (None for what serialization leaves out)."""
+    if depth > MAX_DEPTH:
+        raise MarkupError(f"the HTML nests elements more than {MAX_DEPTH} deep")
     if node.is_text_node:
         return Text(node.text_content or "")
     if node.is_comment_node:
@@ -177,7 +185,7 @@ def _convert(node: LexborNode) -> Node | None:
     tag = str(node.tag)
     if tag == "template":  # its content is a separate fragment in the DOM; lexbor's serialization includes it
         return Verbatim(node.html or "")
-    children = tuple(child for child in map(_convert, _siblings(node.child)) if child is not None)
+    children = tuple(child for sibling in _siblings(node.child) if (child := _convert(sibling, depth + 1)) is not None)
     return Element(tag, _attributes(node), children)
 
 

@@ -140,6 +140,7 @@ def test_auto_detects_the_text_content_not_the_markup(client: httpx.Client) -> N
     [
         ({"format": "xml"}, 422, "format"),
         ({"text": "<p>" + "a " * 2600 + "</p>"}, 422, "limit is 5000"),
+        ({"text": "<div>" * 300 + "Deep."}, 422, "text could not be read as HTML: the HTML nests elements more than"),
     ],
 )
 def test_bad_html_requests_are_4xx(client: httpx.Client, body: dict[str, Any], status: int, fragment: str) -> None:
@@ -181,3 +182,9 @@ def test_an_html_file_is_translated_with_its_markup(client: httpx.Client, name: 
     assert f"<title>{PAIRS[12][1]}</title><style>p > a {{ color: red }}</style>" in text
     assert f"{PAIRS[13][1]} <a" in text and "<!-- end -->" in text
     assert _elements(text) == _elements(source)
+
+
+def test_an_html_file_that_cannot_be_read_is_400(client: httpx.Client) -> None:
+    response = _translate_file(client, "deep.html", ("<div>" * 300 + "Deep.").encode())
+    assert response.status_code == 400
+    assert response.json() == {"error": "Invalid request: the HTML nests elements more than 200 deep"}

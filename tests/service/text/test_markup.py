@@ -8,9 +8,11 @@ from collections import Counter
 import pytest
 
 from service.text.markup import (
+    MAX_DEPTH,
     BlockTranslation,
     Element,
     Markup,
+    MarkupError,
     Node,
     Slot,
     parse,
@@ -228,3 +230,9 @@ def test_a_verbatim_element_replaces_only_target_words_that_translate_nothing_el
     assert _translated(html, "Starte make jetzt", {(0, 0), (1, 1), (2, 2)}) == "<p>Starte <code>make</code> jetzt</p>"
     # "jetzt" is also the translation of "now": the code goes after "Starte", its source neighbour's word
     assert _translated(html, "Starte jetzt", {(0, 0), (1, 1), (2, 1)}) == "<p>Starte <code>make</code> jetzt</p>"
+
+
+def test_html_nested_deeper_than_the_limit_is_refused_by_name() -> None:
+    assert parse("<div>" * (MAX_DEPTH - 1) + "Deep.").texts == ["Deep."]
+    with pytest.raises(MarkupError, match=f"more than {MAX_DEPTH} deep"):
+        parse("<div>" * (MAX_DEPTH + 1) + "Deep.")
