@@ -29,7 +29,8 @@ How inline elements are placed (`render`), one level of nesting at a time, insid
    range is the contiguous run from the first to the last target word linked to any of them, clipped to the
    parent's range: crossing links cannot break nesting, and a range may hold words linked to no source word of
    the element (those between its linked words). An element over all of its parent's words gets all of the
-   parent's target words.
+   parent's target words; one that starts (ends) the parent's text also takes the target words at the start
+   (end) of the parent's range that no source word links to.
 2. An element with no linked target word inside the parent (no links, or elements without text: `<img>`,
    comments, empty elements) goes right after the target words linked to the source word before it, else right
    before those linked to the source word after it, else to the same relative position (source word boundary b
@@ -429,7 +430,13 @@ class _Placer:
             if words and words == source and not inline.verbatim:  # all of the parent's text: all of its words
                 wanted.append((low, order, high, inline, words))
             elif linked:
-                wanted.append((linked[0], order, linked[-1] + 1, inline, words))
+                start, end = linked[0], linked[-1] + 1
+                if not inline.verbatim:  # target words linked to nothing at the parent's edge go with its edge
+                    while words.start == source.start and start > low and start - 1 not in self.sources_of:
+                        start -= 1
+                    while words.stop == source.stop and end < high and end not in self.sources_of:
+                        end += 1
+                wanted.append((start, order, end, inline, words))
             else:
                 at = self.anchor(inline, words, source, low, high)
                 wanted.append((at, order, at, inline, words))

@@ -236,3 +236,13 @@ def test_html_nested_deeper_than_the_limit_is_refused_by_name() -> None:
     assert parse("<div>" * (MAX_DEPTH - 1) + "Deep.").texts == ["Deep."]
     with pytest.raises(MarkupError, match=f"more than {MAX_DEPTH} deep"):
         parse("<div>" * (MAX_DEPTH + 1) + "Deep.")
+
+
+def test_target_words_linked_to_nothing_at_the_edge_go_with_the_element_at_that_edge() -> None:
+    # source-argmax left "tanzt." unlinked; <b> ends the paragraph's text, so it ends the translation too
+    html = "<p>Look: <b>friends are dancing.</b></p>"
+    out = _translated(html, "Schau: Freunde tanzen.", {(0, 0), (1, 1), (2, 1), (3, 1)})
+    assert out == "<p>Schau: <b>Freunde tanzen.</b></p>"
+    # an element in the middle does not take them
+    out = _translated("<p><b>Hello</b> big world</p>", "Hallo große Welt", {(0, 0), (1, 1), (2, 1)})
+    assert out == "<p><b>Hallo</b> große Welt</p>"
