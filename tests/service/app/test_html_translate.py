@@ -188,3 +188,18 @@ def test_an_html_file_that_cannot_be_read_is_400(client: httpx.Client) -> None:
     response = _translate_file(client, "deep.html", ("<div>" * 300 + "Deep.").encode())
     assert response.status_code == 400
     assert response.json() == {"error": "Invalid request: the HTML nests elements more than 200 deep"}
+
+
+def test_alternatives_and_n_best_are_html_too(client: httpx.Client) -> None:
+    html = f'<p><a href="/x">{PAIRS[15][0]}</a> <b>{PAIRS[16][0]}</b></p>'
+    response = client.post("/translate", json={"q": html, "source": "en", "target": "de", "format": "html",
+                                               "alternatives": 2})  # fmt: skip
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["translatedText"] == f'<p><a href="/x">{PAIRS[15][1]}</a> <b>{PAIRS[16][1]}</b></p>'
+    assert body["alternatives"], body
+    for alternative in body["alternatives"]:
+        assert _elements(alternative) == _elements(html)
+    [item] = _translate(client, html, n_best=3, beam_size=3)["translations"]
+    assert item["n_best"][0]["text"] == item["text"]
+    assert all(_elements(hypothesis["text"]) == _elements(html) for hypothesis in item["n_best"])
