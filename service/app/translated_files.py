@@ -1,6 +1,7 @@
 """LibreTranslate's file translation: an uploaded .txt, .srt or .vtt file translated piece by piece
-(service.text.files), or an .html/.htm file block by block with its markup kept (service.text.markup), kept in the
-result store with the results' expiry, and downloaded by its URL.
+(service.text.files), an .html/.htm file block by block with its markup kept (service.text.markup), or a .docx,
+.pptx, .odt or .epub file paragraph by paragraph with its runs and every other part kept (service.text.office),
+kept in the result store with the results' expiry, and downloaded by its URL.
 
 A stored file's id is `file.<22 random URL-safe characters>`: heed's own result ids never hold a dot, so
 /v1/translations/{id} can never read a file, nor /download_file a result. The download name is
@@ -27,6 +28,9 @@ from service.runtime import Translation
 from service.text.detect import detect
 from service.text.files import BOM, FORMATS, HTML, Piece, assemble, cut, texts_to_translate
 from service.text.markup import Markup, MarkupError, parse, render, split_translation
+from service.text.office import OFFICE_FORMATS, OfficeDocument, OfficeFileError, OfficeFileTooLarge
+from service.text.office import read as read_office
+from service.text.office import write as write_office
 
 STORE_PREFIX = "file."
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{22}$")
@@ -35,7 +39,10 @@ _UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]+")
 _NAME_SEPARATOR = b"\0"  # between the stored file's name and its bytes; a name never holds it
 MEDIA_TYPES = {".txt": "text/plain; charset=utf-8", ".srt": "application/x-subrip; charset=utf-8",
                ".vtt": "text/vtt; charset=utf-8", ".html": "text/html; charset=utf-8",
-               ".htm": "text/html; charset=utf-8"}  # fmt: skip
+               ".htm": "text/html; charset=utf-8",
+               ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+               ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+               ".odt": "application/vnd.oasis.opendocument.text", ".epub": "application/epub+zip"}  # fmt: skip
 DETECTION_SAMPLE_CHARS = 2_000
 FILE_CONCURRENCY = 8  # a file's lines or cues in flight at once: enough to fill batches, few enough to share them
 
@@ -58,14 +65,22 @@ class HtmlPlan:
     bom: str
 
 
-Plan = list[Piece] | HtmlPlan
+@dataclass(frozen=True)
+class OfficePlan:
+    """A .docx, .pptx, .odt or .epub file read into paragraphs (translated into it once, by translate_pieces)."""
+
+    document: OfficeDocument
+
+
+Plan = list[Piece] | HtmlPlan | OfficePlan
 
 
 @dataclass(frozen=True)
 class Upload:
     name: str
     extension: str
-    text: str
+    text: str  # a text format's text; "" for the binary office formats
+    content: bytes
 
 
 def safe_name(filename: str) -> str:
@@ -83,11 +98,13 @@ def read_upload(filename: str, content: bytes) -> Upload:
         raise FileRequestError(f"Invalid request: file format not supported; supported: {', '.join(FORMATS)}")
     if not content:
         raise FileRequestError("Invalid request: empty file")
+    if extension in OFFICE_FORMATS:
+        return Upload(safe_name(filename), extension, "", content)
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as error:
         raise FileRequestError(f"Invalid request: the file is not UTF-8 text ({error.reason})") from None
-    return Upload(safe_name(filename), extension, text)
+    return Upload(safe_name(filename), extension, text, content)
 
 
 def check_size(texts: list[str], max_chars: int, max_texts: int) -> None:
@@ -118,8 +135,8 @@ async def detected_source(models: ServingModels, texts: list[str], target: str) 
 async def translate_pieces(
     state: AppState, scheduler: TranslationScheduler, models: ServingModels, pieces: Plan, texts: list[str],
     source: str, target: str,
-) -> str:  # fmt: skip
-    """The file's text translated, each line, cue or HTML block as a request of its own (so each fits the
+) -> bytes:  # fmt: skip
+    """The file translated, each line, cue, HTML block or paragraph as a request of its own (so each fits the
     per-request work budget exactly as the same text sent to /translate would), FILE_CONCURRENCY at a time: they
     share batches with each other and with other requests, without filling the queue."""
     translator = models.resolve(source, target)
@@ -136,9 +153,13 @@ async def translate_pieces(
     except ExceptionGroup as failures:
         raise failures.exceptions[0] from None
     translations = [task.result() for task in tasks]
+    if isinstance(pieces, OfficePlan):
+        return await asyncio.to_thread(_office_file, pieces.document, translations)
     if isinstance(pieces, HtmlPlan):
-        return pieces.bom + await asyncio.to_thread(_html_file, pieces.markup, translations)
-    return assemble(pieces, [translation.text for translation in translations])
+        text = pieces.bom + await asyncio.to_thread(_html_file, pieces.markup, translations)
+    else:
+        text = assemble(pieces, [translation.text for translation in translations])
+    return text.encode("utf-8")
 
 
 def _html_file(markup: Markup, translations: Sequence[Translation]) -> str:
@@ -150,8 +171,26 @@ def _html_file(markup: Markup, translations: Sequence[Translation]) -> str:
     return render(markup, blocks)
 
 
+def _office_file(document: OfficeDocument, translations: Sequence[Translation]) -> bytes:
+    """The document again with each paragraph's translation placed into its runs by its alignment."""
+    paragraphs = [
+        split_translation([text], t.text, t.source_words, t.target_words, t.alignment)[0]
+        for text, t in zip(document.texts, translations, strict=True)
+    ]
+    return write_office(document, paragraphs)
+
+
 def pieces_and_texts(upload: Upload) -> tuple[Plan, list[str]]:
-    """What is kept and what is translated, and the texts to translate."""
+    """What is kept and what is translated, and the texts to translate; 400 (413 over a size limit) for an office
+    file that cannot be read safely (service.text.office says what is checked)."""
+    if upload.extension in OFFICE_FORMATS:
+        try:
+            document = read_office(upload.content, upload.extension)
+        except OfficeFileTooLarge as error:
+            raise FileTooLargeError(f"Invalid request: {error}") from None
+        except OfficeFileError as error:
+            raise FileRequestError(f"Invalid request: {error}") from None
+        return OfficePlan(document), document.texts
     if upload.extension in HTML:
         try:
             markup = parse(upload.text.removeprefix(BOM))
@@ -162,10 +201,10 @@ def pieces_and_texts(upload: Upload) -> tuple[Plan, list[str]]:
     return pieces, texts_to_translate(pieces)
 
 
-async def store_file(state: AppState, store: CallerStore, name: str, text: str) -> str:
+async def store_file(state: AppState, store: CallerStore, name: str, content: bytes) -> str:
     """Stores the translated file; its download name."""
     token = new_result_id()
-    packed = await asyncio.to_thread(pack, name.encode() + _NAME_SEPARATOR + text.encode("utf-8"))
+    packed = await asyncio.to_thread(pack, name.encode() + _NAME_SEPARATOR + content)
     if not await store.save(STORE_PREFIX + token, packed):
         reason = store.unstored_reason or "unknown"
         if reason == "too_large":

@@ -1,5 +1,6 @@
 """Text files cut into what is translated and what is kept byte for byte: plain text (.txt) and subtitles (.srt,
-.vtt). HTML files (.html, .htm) are among the FORMATS too, but are cut by service.text.markup, not here.
+.vtt). HTML files (.html, .htm) are among the FORMATS too, but are cut by service.text.markup, not here, and so are
+office documents and e-books (.docx, .pptx, .odt, .epub: binary zip containers), read by service.text.office.
 
 A file becomes a list of pieces whose concatenation is exactly the file's text. Only the pieces marked
 `translate` change; everything else (a byte-order mark, cue numbers and identifiers, timing lines, the WEBVTT
@@ -19,11 +20,13 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from service.text.office import OFFICE_FORMATS
+
 BOM = "\ufeff"
 PLAIN_TEXT = ".txt"
 SUBTITLES = (".srt", ".vtt")
 HTML = (".html", ".htm")
-FORMATS = (PLAIN_TEXT, *SUBTITLES, *HTML)
+FORMATS = (PLAIN_TEXT, *SUBTITLES, *HTML, *OFFICE_FORMATS)
 
 # Tags that open a cue's text (`<i>`, `<font color="red">`, `{\an8}`, `<v Speaker>`) or close it (`</i>`).
 _LEADING_TAGS = re.compile(r"^(?:\s*(?:<[^<>\r\n]*>|\{[^{}\r\n]*\}))+")
@@ -99,9 +102,9 @@ def _subtitles(text: str) -> list[Piece]:
 
 
 def cut(text: str, extension: str) -> list[Piece]:
-    """The pieces of a file's text (one of FORMATS but HTML), in order; "".join of their texts is `text`."""
-    if extension in HTML:
-        raise ValueError("HTML is cut by service.text.markup")
+    """The pieces of a file's text (.txt, .srt or .vtt), in order; "".join of their texts is `text`."""
+    if extension in HTML or extension in OFFICE_FORMATS:
+        raise ValueError(f"{extension} files are read by service.text.markup or service.text.office")
     body = text.removeprefix(BOM)
     pieces = _plain_text(body) if extension == PLAIN_TEXT else _subtitles(body)
     if text.startswith(BOM):

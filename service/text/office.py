@@ -63,6 +63,7 @@ MAX_MEMBERS = 2_000
 MAX_MEMBER_BYTES = 64 * 1024 * 1024  # declared uncompressed size of one member
 MAX_TOTAL_BYTES = 256 * 1024 * 1024  # declared uncompressed size of all members together
 MAX_XML_PART_BYTES = 16 * 1024 * 1024  # one XML part that is parsed
+MAX_PARSED_BYTES = 32 * 1024 * 1024  # all the parts parsed for one file (a tree takes several times its XML)
 _COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -326,15 +327,23 @@ def _paragraph(element: etree._Element, dialect: _Dialect) -> Paragraph | None:
     return Paragraph(text, nodes, spans, dialect)
 
 
-def _part(archive: zipfile.ZipFile, name: str, dialect: _Dialect, *, doctype_allowed: bool = False) -> _Part:
-    raw = _read_member(archive, name, MAX_XML_PART_BYTES)
-    root = _parse_xml(name, raw, doctype_allowed=doctype_allowed)
-    paragraphs = [
-        paragraph
-        for element in root.iter(*dialect.paragraphs)
-        if (paragraph := _paragraph(element, dialect)) is not None
-    ]
-    return _Part(name, raw, root, paragraphs)
+def _parts(archive: zipfile.ZipFile, names: Sequence[str], dialect: _Dialect, *, doctype_allowed: bool = False
+           ) -> list[_Part]:  # fmt: skip
+    """The parts parsed and cut into paragraphs; refused before any is read when together they are too large."""
+    total = sum(archive.getinfo(name).file_size for name in names)
+    if total > MAX_PARSED_BYTES:
+        raise OfficeFileTooLarge(f"the file's text parts unpack to {total} bytes; the limit is {MAX_PARSED_BYTES}")
+    parts = []
+    for name in names:
+        raw = _read_member(archive, name, MAX_XML_PART_BYTES)
+        root = _parse_xml(name, raw, doctype_allowed=doctype_allowed)
+        paragraphs = [
+            paragraph
+            for element in root.iter(*dialect.paragraphs)
+            if (paragraph := _paragraph(element, dialect)) is not None
+        ]
+        parts.append(_Part(name, raw, root, paragraphs))
+    return parts
 
 
 _DOCX_PARTS = re.compile(r"^word/(?:document|header\d*|footer\d*|footnotes|endnotes)\.xml$")
@@ -355,7 +364,7 @@ def _docx(archive: zipfile.ZipFile) -> list[_Part]:
     _require(archive, "word/document.xml", "Word document (.docx)")
     names = sorted((name for name in archive.namelist() if _DOCX_PARTS.match(name)),
                    key=lambda name: name != "word/document.xml")  # fmt: skip
-    parts = [_part(archive, name, _DOCX) for name in names]
+    parts = _parts(archive, names, _DOCX)
     _check_root(parts[0], f"{_W}document", "Word document (.docx)")
     return parts
 
@@ -365,7 +374,7 @@ def _pptx(archive: zipfile.ZipFile) -> list[_Part]:
     slides = sorted(
         (int(match.group(1)), name) for name in archive.namelist() if (match := _SLIDE.match(name))
     )  # fmt: skip
-    parts = [_part(archive, name, _PPTX) for _, name in slides]
+    parts = _parts(archive, [name for _, name in slides], _PPTX)
     for part in parts:
         _check_root(part, f"{_P}sld", "PowerPoint presentation (.pptx)")
     return parts
@@ -373,7 +382,7 @@ def _pptx(archive: zipfile.ZipFile) -> list[_Part]:
 
 def _odt(archive: zipfile.ZipFile) -> list[_Part]:
     _require(archive, "content.xml", "OpenDocument text (.odt)")
-    part = _part(archive, "content.xml", _ODT)
+    [part] = _parts(archive, ["content.xml"], _ODT)
     _check_root(part, f"{_OFFICE}document-content", "OpenDocument text (.odt)")
     return [part]
 
@@ -404,7 +413,7 @@ def _epub_documents(archive: zipfile.ZipFile) -> list[str]:
 
 
 def _epub(archive: zipfile.ZipFile) -> list[_Part]:
-    return [_part(archive, name, _EPUB, doctype_allowed=True) for name in _epub_documents(archive)]
+    return _parts(archive, _epub_documents(archive), _EPUB, doctype_allowed=True)
 
 
 _READERS = {DOCX: _docx, PPTX: _pptx, ODT: _odt, EPUB: _epub}

@@ -42,7 +42,8 @@ def test_frontend_settings_describe_heed_in_libretranslates_shape(client: httpx.
     settings = client.get("/frontend/settings").json()
     assert settings == {
         "charLimit": 5000, "frontendTimeout": 500, "apiKeys": False, "keyRequired": False, "suggestions": False,
-        "filesTranslation": True, "supportedFilesFormat": [".txt", ".srt", ".vtt", ".html", ".htm"],
+        "filesTranslation": True, "supportedFilesFormat": [".txt", ".srt", ".vtt", ".html", ".htm", ".docx", ".pptx",
+                                                         ".odt", ".epub"],
         "language": {"source": {"code": "en", "name": "English"}, "target": {"code": "de", "name": "German"}},
     }  # fmt: skip
 
@@ -144,7 +145,7 @@ def test_a_text_file_is_translated_line_by_line(client: httpx.Client) -> None:
     ("name", "content", "fields", "status", "message"),
     [
         ("page.xml", b"<p>A dog.</p>", {}, 400, "file format not supported; supported: .txt, .srt, .vtt, .html, .htm"),
-        ("book.docx", b"PK", {}, 400, "file format not supported"),
+        ("book.docx", b"PK", {}, 400, "the file is not a valid zip container"),
         ("a.txt", b"", {}, 400, "empty file"),
         ("a.srt", b"1\n00:00:01,000 --> 00:00:02,000\n\n", {"source": "auto"}, 400, "holds no text to translate"),
         ("a.txt", b" \n\t\n", {}, 400, "holds no text to translate"),

@@ -279,6 +279,12 @@ def test_declared_sizes_over_the_limits_are_refused_before_reading() -> None:
         forged = with_central_field(forged, f"m/{index}", 24, "<I", near)
     with pytest.raises(OfficeFileTooLarge, match="the container unpacks to"):
         read(forged, ".docx")
+    slides = [("ppt/presentation.xml", "<p/>")] + [(f"ppt/slides/slide{index}.xml", "<p/>") for index in range(3)]
+    forged = zip_of(slides)
+    for index in range(3):
+        forged = with_central_field(forged, f"ppt/slides/slide{index}.xml", 24, "<I", office.MAX_XML_PART_BYTES)
+    with pytest.raises(OfficeFileTooLarge, match="the file's text parts unpack to"):
+        read(forged, ".pptx")
 
 
 def test_a_member_larger_than_it_declares_is_not_read_past_its_size() -> None:
