@@ -18,9 +18,9 @@ What is translated:
   media and form elements, comments, and any element with `translate="no"` or `class="notranslate"`. Inside a
   block, `<code>`, `<kbd>`, `<samp>`, `<var>` and the elements marked not to translate are kept verbatim but their
   text is part of the sentence (so the model reads a complete sentence), and they are placed like inline elements,
-  on the target words linked to theirs and to no other source word, which they replace. So are links whose text
-  is a single mention, hashtag or address (`<a href="...">@<span>ann</span></a>`, `#cats`, `https://...`): names,
-  not words to translate.
+  on the longest run of target words linked to theirs and to no other source word, which they replace. So are
+  links whose text is a single mention, hashtag or address (`<a href="...">@<span>ann</span></a>`, `#cats`,
+  `https://...`): names, not words to translate.
 - A block without a letter outside such verbatim elements (only numbers, punctuation or code) is kept as it was.
 
 How inline elements are placed (`render`), one level of nesting at a time, inside the parent's target range:
@@ -39,9 +39,16 @@ How inline elements are placed (`render`), one level of nesting at a time, insid
    than the previous one ended. An element with text that is left with no word takes the next free target word
    (so a link keeps something to click); if none is left it stays, empty, where it is. Nothing is dropped.
 4. Children are placed the same way inside their parent's range, with their links restricted to it.
+5. Punctuation that ends (starts) an element's target words but not its source text stays outside it:
+   `<i>in the snow</i>.` becomes `<i>im Schnee</i>.` though "Schnee." is one word.
 
 Words are whitespace-separated, as in `Translation.source_words`/`target_words`; a link (i, j) joins source word
 i and target word j of the same block (`BlockTranslation`).
+
+The output is well-formed and holds the input's elements with their attributes, as the parser read them. For tag
+soup the parser had to repair heavily (a list item or table inside an inline element left open), the repaired
+tree can serialize to HTML that parses to a different tree (as with any HTML5 serializer); the elements written are
+still the input's. HTML nested more than MAX_DEPTH elements deep is refused (MarkupError).
 """
 
 from __future__ import annotations
@@ -69,13 +76,15 @@ INLINE_ELEMENTS = frozenset(
 # Elements that take no part in the text: kept verbatim, zero-width inside a block.
 _OPAQUE_ELEMENTS = frozenset(
     {"audio", "button", "canvas", "embed", "iframe", "img", "input", "map", "math", "meter", "noscript", "object",
-     "output", "picture", "pre", "progress", "script", "select", "style", "svg", "template", "textarea", "video"}
+     "output", "picture", "pre", "progress", "script", "select", "style", "svg", "template", "textarea", "video",
+     "xmp", "noembed", "noframes", "plaintext"}
 )  # fmt: skip
 # Inline elements kept verbatim whose text still belongs to the sentence around them.
 _VERBATIM_ELEMENTS = frozenset({"code", "kbd", "samp", "var"})
 _DOCUMENT_START = re.compile(r"^\ufeff?\s*(?:<!--.*?-->\s*)*<(?:!doctype|html[\s>/]|head[\s>/])", re.I | re.S)
 _DOCTYPE = re.compile(r"<!doctype[^>]*>", re.I)
 _HTML_WHITESPACE = " \t\n\f\r"
+_PUNCTUATION = ".,;:!?\u2026\"'\u00bb\u00ab\u201c\u201d\u201e\u2018\u2019)(\u00bf\u00a1"
 # Reading and writing recurse a few Python frames per level; real pages nest a few dozen levels deep.
 MAX_DEPTH = 200
 _COMMENT = re.compile(r"<!--((?:(?!-->).)*)-->", re.S)
@@ -246,7 +255,7 @@ def _is_boundary(node: Node) -> bool:
     if node.tag not in INLINE_ELEMENTS and node.tag not in _OPAQUE_ELEMENTS:
         return True
     if node.tag in _OPAQUE_ELEMENTS:
-        return node.tag == "pre"
+        return node.tag in ("pre", "xmp", "plaintext")
     return not _not_translated(node) and node.tag not in _VERBATIM_ELEMENTS and any(map(_is_boundary, node.children))
 
 
@@ -394,6 +403,17 @@ def _word_range(spans: Sequence[tuple[int, int]], start: int, end: int) -> range
     return range(inside[0], inside[-1] + 1) if inside else range(0)
 
 
+def _longest_run(indices: Sequence[int]) -> list[int]:
+    """The longest run of consecutive numbers in sorted `indices` (the first of the longest)."""
+    runs: list[list[int]] = []
+    for index in indices:
+        if runs and runs[-1][-1] == index - 1:
+            runs[-1].append(index)
+        else:
+            runs.append([index])
+    return max(runs, key=len, default=[])
+
+
 def _boundary(spans: Sequence[tuple[int, int]], position: int) -> int:
     """How many words end at or before a character position."""
     return sum(1 for _, finish in spans if finish <= position)
@@ -412,6 +432,7 @@ class _Placer:
         self.source_spans = word_spans(block.text)
         self.target_spans = word_spans(translation.text)
         self.text = translation.text
+        self.source_text = block.text
         self.targets_of: dict[int, set[int]] = {}
         self.sources_of: dict[int, set[int]] = {}
         for source, target in translation.links:
@@ -426,7 +447,7 @@ class _Placer:
             words = _word_range(self.source_spans, inline.start, inline.end)
             linked = self.linked(words, low, high)
             if inline.verbatim:  # it replaces only target words that translate nothing else
-                linked = [j for j in linked if self.sources_of[j] <= set(words)]
+                linked = _longest_run([j for j in linked if self.sources_of[j] <= set(words)])
             if words and words == source and not inline.verbatim:  # all of the parent's text: all of its words
                 wanted.append((low, order, high, inline, words))
             elif linked:
@@ -477,19 +498,38 @@ class _Placer:
             position = self.target_spans[start][0] if start < len(self.target_spans) else len(self.text)
         return position, position
 
-    def write(self, placed: Sequence[_Placed], start: int, end: int) -> str:
-        """Target words start:end with the placed elements around theirs."""
-        begin, finish = self.char_range(start, end, start)
+    def without_punctuation(self, item: _Placed, begin: int, end: int) -> tuple[int, int]:
+        """An element's characters without the punctuation at its ends that its source text has outside it
+        (`<i>in the snow</i>.` -> `<i>im Schnee</i>.`, though "Schnee." is one word)."""
+        source = self.source_text[item.inline.start : item.inline.end]
+        text = self.text[begin:end]
+        leading = len(text) - len(text.lstrip(_PUNCTUATION))
+        trailing = len(text) - len(text.rstrip(_PUNCTUATION))
+        if leading + trailing >= len(text):
+            return begin, end
+        if not source[:1] or source[0] not in _PUNCTUATION:
+            begin += leading
+        if not source[-1:] or source[-1] not in _PUNCTUATION:
+            end -= trailing
+        return begin, end
+
+    def write(self, placed: Sequence[_Placed], low: int, begin: int, finish: int) -> str:
+        """Characters begin:finish of the target text (the words from `low` on) with the placed elements around
+        theirs, each kept inside begin:finish."""
         parts = []
         for item in placed:
-            item_begin, item_end = self.char_range(item.start, item.end, start)
+            item_begin, item_end = self.char_range(item.start, item.end, low)
+            if not item.inline.verbatim and item.start < item.end:
+                item_begin, item_end = self.without_punctuation(item, item_begin, item_end)
+            item_begin = min(max(item_begin, begin), finish)
+            item_end = min(max(item_end, item_begin), finish)
             parts.append(escape_text(self.text[begin:item_begin]))
-            parts.append(self.element(item))
+            parts.append(self.element(item, item_begin, item_end))
             begin = item_end
         parts.append(escape_text(self.text[begin:finish]))
         return "".join(parts)
 
-    def element(self, item: _Placed) -> str:
+    def element(self, item: _Placed, begin: int, end: int) -> str:
         node = item.inline.node
         if item.inline.verbatim:
             written = _serialized(node, "")
@@ -497,7 +537,7 @@ class _Placer:
                 return f" {written}" if item.start > 0 else f"{written} "  # it had words: keep it a word apart
             return written
         assert isinstance(node, Element)  # comments and templates are verbatim
-        return start_tag(node) + self.write(item.children, item.start, item.end) + end_tag(node)
+        return start_tag(node) + self.write(item.children, item.start, begin, end) + end_tag(node)
 
 
 def render_block(block: Block, translation: BlockTranslation) -> str:
@@ -505,7 +545,7 @@ def render_block(block: Block, translation: BlockTranslation) -> str:
     placer = _Placer(block, translation)
     words = len(placer.target_spans)
     placed = placer.place(block.inlines, range(len(placer.source_spans)), 0, words)
-    return placer.write(placed, 0, words)
+    return placer.write(placed, 0, *placer.char_range(0, words, 0))
 
 
 def render(markup: Markup, translations: Sequence[BlockTranslation]) -> str:

@@ -246,3 +246,19 @@ def test_target_words_linked_to_nothing_at_the_edge_go_with_the_element_at_that_
     # an element in the middle does not take them
     out = _translated("<p><b>Hello</b> big world</p>", "Hallo große Welt", {(0, 0), (1, 1), (2, 1)})
     assert out == "<p><b>Hallo</b> große Welt</p>"
+
+
+def test_punctuation_outside_the_source_element_stays_outside_the_target_one() -> None:
+    links = {(0, 0), (1, 1), (2, 2), (4, 3)}
+    out = _translated("<p>Girls play <i>in the snow</i>.</p>", "Mädchen spielen im Schnee.", links)
+    assert out == "<p>Mädchen spielen <i>im Schnee</i>.</p>"
+    out = _translated("<p>Look <i>here!</i></p>", "Schau hier!", {(0, 0), (1, 1)})
+    assert out == "<p>Schau <i>hier!</i></p>"
+    out = _translated("<p><b>Wait <i>now</i></b>.</p>", "Warte jetzt.", {(0, 0), (1, 1)})
+    assert out == "<p><b>Warte <i>jetzt</i></b>.</p>"
+
+
+def test_a_verbatim_element_replaces_the_longest_run_of_its_own_words() -> None:
+    html = "<p>Run <code>pip install x</code> first</p>"
+    out = _translated(html, "a b c d e", {(1, 0), (2, 2), (3, 3), (0, 1), (4, 4)})
+    assert out == "<p>a b <code>pip install x</code> e</p>"
