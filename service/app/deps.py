@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 
 from service.app.batching import TranslationScheduler
 from service.app.errors import StoreUnavailableError
+from service.app.service import TranslationService
 from service.app.settings import Settings
 from service.app.state import AppState, ServingModels
 from service.app.store import CALLER_SCOPE_KEY, CallerStore
@@ -43,4 +44,11 @@ async def get_store(request: Request, state: StateDep) -> CallerStore:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 ModelsDep = Annotated[ServingModels, Depends(get_models)]
 SchedulerDep = Annotated[TranslationScheduler, Depends(get_scheduler)]
+
+
+async def get_translation_service(state: StateDep, models: ModelsDep, scheduler: SchedulerDep) -> TranslationService:
+    return TranslationService(state, models, scheduler)
+
+
+TranslationServiceDep = Annotated[TranslationService, Depends(get_translation_service)]
 StoreDep = Annotated[CallerStore, Depends(get_store)]

@@ -55,10 +55,8 @@ class MixedLanguagesError(ApiError):
     code = "mixed_detected_languages"
 
 
-async def detect_one_source(models: ServingModels, texts: Sequence[str], target: str, field: str = "text") -> str:
-    """The one language all the texts were detected as, which a loaded model translates into `target`."""
-    detections = await detect_each(models, texts, target)
-    check_translatable(models, detections, target, field)
+def check_one_language(detections: Sequence[Detection], field: str = "text") -> str:
+    """The one language all the texts were detected as; 400 when they differ (the answer has one source)."""
     languages = sorted({detection.language for detection in detections})
     if len(languages) > 1:
         listed = ", ".join(f"{field}[{index}] {describe(detection)}" for index, detection in enumerate(detections))

@@ -154,15 +154,6 @@ class TranslateRequest(_Request):
     def texts(self) -> list[str]:
         return as_list(self.text)
 
-    def beam_for(self, default_beam_size: int) -> int:
-        """The beam to decode with: the one asked for, else the model's default; wide enough for n_best.
-
-        A client asking for n hypotheses expects n, so a narrower beam is widened rather than refused (as
-        LibreTranslate's `alternatives` do): the schema cannot say "n_best <= beam_size", and with beam_size
-        left out the limit would be each model's own default.
-        """
-        return max(self.beam_size or default_beam_size, self.n_best)
-
 
 class AlignRequest(_Request):
     source: LanguageCode = Field(description="Language code of the input.")

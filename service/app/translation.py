@@ -7,24 +7,13 @@ import functools
 import json
 import logging
 import re
-import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
-
-from fastapi.responses import Response
 
 from service.app.batching import DecodeOptions, QueueFullError, SchedulerClosedError, TranslationScheduler
 from service.app.cost import TooMuchWorkError, check_budget, estimate_forced_work
 from service.app.documents import (
-    attention_cells,
-    marked_unstored,
-    new_result_id,
-    pack,
-    result_document,
-    to_json,
     unpack,
-    without_attention,
 )
 from service.app.errors import (
     InvalidInputError,
@@ -40,16 +29,13 @@ from service.app.sentences import TextTranslation, join_alignments, join_transla
 from service.app.settings import Settings
 from service.app.state import AppState
 from service.app.store import CallerStore, StoreError
-from service.runtime import Translation, Translator
+from service.runtime import Translator
 from service.runtime.alignment import AlignmentMethod
 
 logger = logging.getLogger("heed.translation")
 T = TypeVar("T")
 
 JSON_MEDIA_TYPE = "application/json"
-# Rendering a result of a few sentences takes tens of microseconds, less than a trip to a worker thread costs;
-# only results with more attention cells than this are rendered off the event loop.
-INLINE_RENDER_CELLS = 20_000
 SPLIT_INLINE_CHARS = 2_000
 _RESULT_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
@@ -118,50 +104,6 @@ async def force_decode(
     decode = functools.partial(translator.force_decode, source_rows, target_rows, alignment_method)
     work = scheduler.run_blocking(decode, sentences=len(source_rows))
     return join_alignments(plans, await _bounded(state, work))
-
-
-@dataclass(frozen=True)
-class _Rendered:
-    document: dict[str, Any]
-    packed: bytes | None  # the stored form, when the result is to be kept
-    body: bytes  # the answer, as it reads when the result was stored (or not asked to be)
-
-
-def _render(build: Callable[[], dict[str, Any]], *, keep: bool, attention: bool) -> _Rendered:
-    """Blocking: the document, its stored form and the answer's JSON, in one trip to a worker thread. The store
-    keeps what was answered: attention only when it was asked for."""
-    document = build()
-    body = to_json(document if attention else without_attention(document))
-    packed = pack(body) if keep else None
-    return _Rendered(document, packed, body)
-
-
-def _answer_unstored(document: dict[str, Any], attention: bool, reason: str) -> bytes:
-    unstored = marked_unstored(document, reason)
-    return to_json(unstored if attention else without_attention(unstored))
-
-
-async def result_response(
-    state: AppState, store: CallerStore, translator: Translator, translations: Sequence[Translation], *,
-    with_n_best: bool, keep: bool, attention: bool,
-) -> Response:  # fmt: skip
-    """Builds the result document, stores it when asked (a failing store only marks it unstored) and answers it."""
-    result_id = new_result_id()
-    created_at = time.time()
-    expires_at = created_at + store.ttl_seconds if keep else None
-    build = functools.partial(
-        result_document, result_id, translator, translations, with_n_best=with_n_best, created_at=created_at,
-        expires_at=expires_at,
-    )  # fmt: skip
-    if sum(map(attention_cells, translations)) <= INLINE_RENDER_CELLS:
-        rendered = _render(build, keep=keep, attention=attention)
-    else:
-        rendered = await asyncio.to_thread(_render, build, keep=keep, attention=attention)
-    body = rendered.body
-    if rendered.packed is not None and not await store.save(result_id, rendered.packed):  # says why, never raises
-        reason = store.unstored_reason or "store_unavailable"
-        body = await asyncio.to_thread(_answer_unstored, rendered.document, attention, reason)
-    return Response(body, media_type=JSON_MEDIA_TYPE)
 
 
 async def load_document_json(state: AppState, store: CallerStore, result_id: str) -> bytes:

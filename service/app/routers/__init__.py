@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.app.schemas import ErrorBody
+from service.app.schemas import ErrorBody, TranslationResult
 
 ErrorResponses = dict[int | str, dict[str, Any]]
 
@@ -23,3 +23,13 @@ def error_responses(*statuses: int) -> ErrorResponses:
         504: "The translation did not finish in time",
     }
     return {status: {"model": ErrorBody, "description": descriptions[status]} for status in statuses}
+
+
+def result_responses(*statuses: int) -> ErrorResponses:
+    """OpenAPI entries for an operation answering a result document (TranslationResult) and these errors.
+
+    The document is serialized once by the service (orjson, attention as nested lists) and answered as those
+    bytes, so FastAPI's response model, which would validate and serialize it again, is not used; the schema is
+    declared here and tests/service/app/test_result_schema.py checks every answer against it.
+    """
+    return {200: {"model": TranslationResult, "description": "The result document"}, **error_responses(*statuses)}

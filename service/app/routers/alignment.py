@@ -8,14 +8,15 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from service.app.deps import ModelsDep, SchedulerDep, StateDep, StoreDep
+from service.app.deps import StateDep, StoreDep, TranslationServiceDep
 from service.app.errors import NotFoundError, TooLargeForSvgError
 from service.app.headers import shown
 from service.app.heatmap import MAX_SVG_CELLS, render_heatmap
-from service.app.routers import error_responses
-from service.app.schemas import AlignmentView, AlignRequest, TranslationResult
+from service.app.routers import error_responses, result_responses
+from service.app.schemas import AlignmentView, AlignRequest
+from service.app.service import AlignmentJob
 from service.app.store import AttentionNotStoredError
-from service.app.translation import check_texts, force_decode, load_document, result_response
+from service.app.translation import JSON_MEDIA_TYPE, load_document
 
 router = APIRouter(prefix="/v1", tags=["alignment"])
 
@@ -133,19 +134,14 @@ async def get_alignment(
 
 @router.post(
     "/align",
-    response_model=TranslationResult,
-    responses=error_responses(400, 413, 415, 422, 503, 504),
+    responses=result_responses(400, 413, 415, 422, 503, 504),
     summary="Forced decoding: the attention and alignment the model gives an existing translation",
 )
-async def align(
-    request: AlignRequest, state: StateDep, models: ModelsDep, scheduler: SchedulerDep, store: StoreDep
-) -> Response:
-    check_texts(request.texts, state.settings, "text")
-    check_texts(request.translations, state.settings, "translation")
-    translator = models.resolve(request.source, request.target, request.model)
-    translations = await force_decode(
-        state, scheduler, translator, request.texts, request.translations, request.alignment_method
-    )
-    return await result_response(
-        state, store, translator, translations, with_n_best=False, keep=request.store, attention=True
-    )
+async def align(request: AlignRequest, service: TranslationServiceDep, store: StoreDep) -> Response:
+    job = AlignmentJob(
+        texts=request.texts, translations=request.translations, source=request.source, target=request.target,
+        model=request.model, alignment_method=request.alignment_method,
+    )  # fmt: skip
+    published = await service.publish(await service.align(job), store, with_n_best=False, keep=request.store,
+                                       attention=True)  # fmt: skip
+    return Response(published.body, media_type=JSON_MEDIA_TYPE)

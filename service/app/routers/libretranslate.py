@@ -18,14 +18,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.datastructures import UploadFile
 
-from service.app.batching import DecodeOptions, TranslationScheduler
-from service.app.deps import ModelsDep, SchedulerDep, StateDep, StoreDep
-from service.app.detection import check_translatable, detect_each, percent
+from service.app.deps import ModelsDep, SchedulerDep, StateDep, StoreDep, TranslationServiceDep
+from service.app.detection import percent
 from service.app.errors import ApiError, InvalidInputError, is_libretranslate_path
 from service.app.languages import language_name
-from service.app.markup_translation import text_content, translate_html
 from service.app.schemas import (
-    MAX_BEAM_SIZE,
     DetectedLanguage,
     LibreTranslateError,
     LibreTranslateLanguage,
@@ -33,7 +30,7 @@ from service.app.schemas import (
     LibreTranslateResponse,
     usable_texts,
 )
-from service.app.state import AppState, ServingModels
+from service.app.service import TranslationJob
 from service.app.translated_files import (
     DOWNLOAD_NAME_PATTERN,
     MEDIA_TYPES,
@@ -45,7 +42,7 @@ from service.app.translated_files import (
     store_file,
     translate_pieces,
 )
-from service.app.translation import check_texts, translate_texts
+from service.app.translation import check_texts
 from service.runtime import Translation
 from service.text.detect import Detection, detect, detect_together
 from service.text.files import FORMATS
@@ -218,27 +215,6 @@ def _detected(detection: Detection) -> dict[str, Any]:
     return {"confidence": percent(detection), "language": detection.language}
 
 
-async def _translate_by_source(
-    state: AppState, scheduler: TranslationScheduler, models: ServingModels, texts: list[str], sources: list[str],
-    target: str, wanted: int, *, html: bool,
-) -> list[Translation]:  # fmt: skip
-    """Each text through the model for its own source language (detected texts may differ), in the texts' order."""
-    translate = translate_html if html else translate_texts
-
-    async def translate_group(source: str) -> list[tuple[int, Translation]]:
-        indices = [index for index, language in enumerate(sources) if language == source]
-        translator = models.resolve(source, target)
-        beam_size = min(max(translator.default_beam_size, wanted), MAX_BEAM_SIZE)
-        options = DecodeOptions(beam_size=beam_size, n_best=wanted)
-        group = await translate(state, scheduler, translator, [texts[index] for index in indices], options)
-        return list(zip(indices, group, strict=True))
-
-    groups = await asyncio.gather(*(translate_group(source) for source in dict.fromkeys(sources)))
-    return [
-        translation for _, translation in sorted((pair for group in groups for pair in group), key=lambda pair: pair[0])
-    ]
-
-
 @router.post(
     "/translate",
     response_model=LibreTranslateResponse,
@@ -247,32 +223,24 @@ async def _translate_by_source(
     openapi_extra={"requestBody": _REQUEST_BODY},
     summary="LibreTranslate-compatible translation (JSON or form data)",
 )
-async def libretranslate_translate(
-    http_request: Request, state: StateDep, models: ModelsDep, scheduler: SchedulerDep
-) -> JSONResponse:
+async def libretranslate_translate(http_request: Request, service: TranslationServiceDep) -> JSONResponse:
     request = _parse(await _read_fields(http_request), typed=_is_json(_media_type(http_request)))
-    html = request.format == "html"
-    texts = _texts(request)
+    job = TranslationJob(
+        texts=_texts(request), source=request.source, target=request.target, text_format=request.format,
+        n_best=request.alternatives + 1, one_source=False, field="q",
+    )  # fmt: skip
     try:
-        check_texts(texts, state.settings, "q")
-    except InvalidInputError as error:
+        outcome = await service.translate(job)
+    except InvalidInputError as error:  # LibreTranslate words every bad input as an invalid request
         raise _BadRequest(f"Invalid request: {error.message}") from None
-    detections: list[Detection] | None = None
-    if request.source == "auto":
-        detections = await detect_each(models, await text_content(texts, "q") if html else texts, request.target)
-        check_translatable(models, detections, request.target, "q")
-    sources = (
-        [detection.language for detection in detections] if detections is not None else [request.source] * len(texts)
-    )
-    translations = await _translate_by_source(state, scheduler, models, texts, sources, request.target,
-                                              request.alternatives + 1, html=html)  # fmt: skip
-    alternatives = [_distinct_alternatives(t) for t in translations]
+    translations = outcome.translations
     single = isinstance(request.q, str)
     body: dict[str, Any] = {"translatedText": translations[0].text if single else [t.text for t in translations]}
     if request.alternatives:
+        alternatives = [_distinct_alternatives(t) for t in translations]
         body["alternatives"] = alternatives[0] if single else alternatives
-    if detections is not None:
-        detected = [_detected(detection) for detection in detections]
+    if outcome.detections is not None:
+        detected = [_detected(detection) for detection in outcome.detections]
         body["detectedLanguage"] = detected[0] if single else detected
     return JSONResponse(body)
 

@@ -9,54 +9,35 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from service.app.batching import DecodeOptions
-from service.app.deps import ModelsDep, SchedulerDep, StateDep, StoreDep
-from service.app.detection import detect_one_source
+from service.app.deps import StateDep, StoreDep, TranslationServiceDep
 from service.app.documents import to_json, without_attention
-from service.app.markup_translation import text_content, translate_html
-from service.app.routers import error_responses
-from service.app.schemas import TranslateRequest, TranslationResult
-from service.app.translation import (
-    JSON_MEDIA_TYPE,
-    check_max_length,
-    check_texts,
-    load_document_json,
-    result_response,
-    translate_texts,
-)
+from service.app.routers import result_responses
+from service.app.schemas import TranslateRequest
+from service.app.service import TranslationJob
+from service.app.translation import JSON_MEDIA_TYPE, load_document_json
 
 router = APIRouter(prefix="/v1", tags=["translations"])
 
 
-@router.post(
-    "/translate",
-    response_model=TranslationResult,
-    responses=error_responses(400, 413, 415, 422, 503, 504),
-    summary="Translate texts, with the attention matrix and word alignment of each translation",
-)
-async def translate(
-    request: TranslateRequest, state: StateDep, models: ModelsDep, scheduler: SchedulerDep, store: StoreDep
-) -> Response:
-    texts = request.texts
-    check_texts(texts, state.settings)
-    check_max_length(request.max_length, state.settings)
-    source = request.source
-    html = request.format == "html"
-    if source == "auto":  # each text's language detected; they must agree, as the result has one source
-        detected = await text_content(texts) if html else texts  # HTML: its text, not its markup
-        source = await detect_one_source(models, detected, request.target)
-    translator = models.resolve(source, request.target, request.model)
-    beam_size = request.beam_for(translator.default_beam_size)
-    options = DecodeOptions(
-        beam_size=beam_size, n_best=request.n_best, max_length=request.max_length,
+def translation_job(request: TranslateRequest) -> TranslationJob:
+    return TranslationJob(
+        texts=request.texts, source=request.source, target=request.target, text_format=request.format,
+        model=request.model, beam_size=request.beam_size, n_best=request.n_best, max_length=request.max_length,
         alignment_method=request.alignment_method,
     )  # fmt: skip
-    translate = translate_html if html else translate_texts
-    translations = await translate(state, scheduler, translator, texts, options)
-    return await result_response(
-        state, store, translator, translations, with_n_best=request.n_best > 1, keep=request.store,
-        attention=request.attention,
-    )  # fmt: skip
+
+
+@router.post(
+    "/translate",
+    responses=result_responses(400, 413, 415, 422, 503, 504),
+    summary="Translate texts, with the attention matrix and word alignment of each translation",
+)
+async def translate(request: TranslateRequest, service: TranslationServiceDep, store: StoreDep) -> Response:
+    outcome = await service.translate(translation_job(request))
+    published = await service.publish(
+        outcome, store, with_n_best=request.n_best > 1, keep=request.store, attention=request.attention
+    )
+    return Response(published.body, media_type=JSON_MEDIA_TYPE)
 
 
 def _strip_attention(body: bytes) -> bytes:
@@ -65,8 +46,7 @@ def _strip_attention(body: bytes) -> bytes:
 
 @router.get(
     "/translations/{result_id}",
-    response_model=TranslationResult,
-    responses=error_responses(404, 410, 503),
+    responses=result_responses(404, 410, 503),
     summary="Fetch a stored result again by its id",
 )
 async def get_translation(
