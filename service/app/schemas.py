@@ -236,7 +236,11 @@ class SegmentItem(BaseModel):
 
     source: str = Field(description="The sentence, as it stands in the source text.")
     text: str = Field(description="Its translation, as it stands in the output text.")
-    source_start: int = Field(description="Where the sentence starts in the text's `source` (characters, 0-based).")
+    source_start: int = Field(
+        description="Where the sentence starts in the text's `source` (characters, 0-based). With format html, "
+        "offsets (here and below) index the text content that was translated, the blocks one per line, not the "
+        "markup."
+    )
     source_end: int = Field(description="Where it ends there (exclusive).")
     text_start: int = Field(description="Where its translation starts in the text's `text`.")
     text_end: int = Field(description="Where it ends there (exclusive).")
