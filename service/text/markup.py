@@ -40,7 +40,12 @@ How inline elements are placed (`render`), one level of nesting at a time, insid
    (so a link keeps something to click); if none is left it stays, empty, where it is. Nothing is dropped.
 4. Children are placed the same way inside their parent's range, with their links restricted to it.
 5. Punctuation that ends (starts) an element's target words but not its source text stays outside it:
-   `<i>in the snow</i>.` becomes `<i>im Schnee</i>.` though "Schnee." is one word.
+   `<i>in the snow</i>.` becomes `<i>im Schnee</i>.` though "Schnee." is one word. Likewise the parts of its
+   first and last source words outside it, where the target words have them: a word the model copied is split as
+   in the source (`<a>@ann</a>,`, `Un<b>believ</b>able`, `<kbd>Ctrl</kbd>+<kbd>C</kbd>`). Siblings splitting a
+   word the model translated: the first takes the word, the others stay, empty, right after it.
+6. An element without words goes after the whitespace that follows the target word it comes after if the source
+   had whitespace before it, else right after that word.
 
 Words are whitespace-separated, as in `Translation.source_words`/`target_words`; a link (i, j) joins source word
 i and target word j of the same block (`BlockTranslation`).
@@ -142,6 +147,7 @@ class Inline:
     end: int
     children: tuple[Inline, ...]
     verbatim: bool  # written out as it was, in place of the target words placed for it
+    spaced: bool = False  # whitespace comes right before it in the source: so it goes after the space
 
 
 @dataclass(frozen=True)
@@ -287,16 +293,17 @@ class _BlockBuilder:
         if isinstance(node, Text):
             self.add_text(node.text, counts=not verbatim)
             return None
+        spaced = self.pending_space
         if isinstance(node, Comment | Verbatim):
-            return Inline(node, len(self.chars), len(self.chars), (), verbatim=True)
+            return Inline(node, len(self.chars), len(self.chars), (), verbatim=True, spaced=spaced)
         if not isinstance(node, Element):
             return None
         if node.tag in _OPAQUE_ELEMENTS:
-            return Inline(node, len(self.chars), len(self.chars), (), verbatim=True)
+            return Inline(node, len(self.chars), len(self.chars), (), verbatim=True, spaced=spaced)
         verbatim = verbatim or node.tag in _VERBATIM_ELEMENTS or _not_translated(node) or _is_name_link(node)
         start = len(self.chars) + (1 if self.pending_space else 0)
         children = tuple(inline for child in node.children if (inline := self.inline(child, verbatim=verbatim)))
-        return Inline(node, min(start, len(self.chars)), len(self.chars), children, verbatim=verbatim)
+        return Inline(node, min(start, len(self.chars)), len(self.chars), children, verbatim=verbatim, spaced=spaced)
 
 
 def _leading_space(nodes: Sequence[Node]) -> str:
@@ -463,14 +470,18 @@ class _Placer:
                 wanted.append((at, order, at, inline, words))
         placed = []
         cursor = low
+        last_source_word = -1
         for start, _, end, inline, words in sorted(wanted, key=lambda item: (item[0], item[1])):
-            start = min(max(start, cursor), high)
+            # siblings splitting one source word ("<b>un</b><i>done</i>") may share its target word
+            shared = bool(words) and words.start == last_source_word and start < cursor
+            start = min(max(start, cursor - 1 if shared else cursor), high)
             end = min(max(end, start), high)
             if words and not inline.verbatim and start == end < high:
                 end = start + 1  # a link keeps a word to click
             children = self.place(inline.children, words, start, end) if not inline.verbatim else ()
             placed.append(_Placed(inline, start, end, children))
-            cursor = end
+            cursor = max(cursor, end)
+            last_source_word = words.stop - 1 if words else last_source_word
         return tuple(placed)
 
     def linked(self, words: range, low: int, high: int) -> list[int]:
@@ -488,11 +499,12 @@ class _Placer:
         share = (before + 1 - source.start) / len(source) if len(source) else 0.0
         return low + round(min(max(share, 0.0), 1.0) * (high - low))
 
-    def char_range(self, start: int, end: int, low: int) -> tuple[int, int]:
-        """Characters of target words start:end; an empty range sits right after the word before it."""
+    def char_range(self, start: int, end: int, low: int, *, spaced: bool = False) -> tuple[int, int]:
+        """Characters of target words start:end; an empty range sits right after the word before it, or, when
+        `spaced`, after the whitespace that follows that word."""
         if start < end:
             return self.target_spans[start][0], self.target_spans[end - 1][1]
-        if start > low:
+        if start > low and not (spaced and start < len(self.target_spans)):
             position = self.target_spans[start - 1][1]
         else:
             position = self.target_spans[start][0] if start < len(self.target_spans) else len(self.text)
@@ -513,29 +525,50 @@ class _Placer:
             end -= trailing
         return begin, end
 
+    def without_affixes(self, item: _Placed, begin: int, end: int) -> tuple[int, int]:
+        """An element's target characters without those of its first and last source words that lie outside it,
+        where the target words have them too: a word copied unchanged is split as in the source ("@ann," -> the
+        mention, then ","; "Un<b>believ</b>able" stays so)."""
+        words = _word_range(self.source_spans, item.inline.start, item.inline.end)
+        if not words:
+            return begin, end
+        prefix = self.source_text[self.source_spans[words.start][0] : item.inline.start]
+        suffix = self.source_text[item.inline.end : self.source_spans[words.stop - 1][1]]
+        if prefix and self.text.startswith(prefix, begin) and begin + len(prefix) < end:
+            begin += len(prefix)
+        if suffix and self.text.endswith(suffix, begin, end) and end - len(suffix) > begin:
+            end -= len(suffix)
+        return begin, end
+
     def write(self, placed: Sequence[_Placed], low: int, begin: int, finish: int) -> str:
         """Characters begin:finish of the target text (the words from `low` on) with the placed elements around
         theirs, each kept inside begin:finish."""
         parts = []
         for item in placed:
-            item_begin, item_end = self.char_range(item.start, item.end, low)
-            if not item.inline.verbatim and item.start < item.end:
+            item_begin, item_end = self.char_range(item.start, item.end, low, spaced=item.inline.spaced)
+            if item.start < item.end:
+                item_begin, item_end = self.without_affixes(item, item_begin, item_end)
                 item_begin, item_end = self.without_punctuation(item, item_begin, item_end)
             item_begin = min(max(item_begin, begin), finish)
             item_end = min(max(item_end, item_begin), finish)
             parts.append(escape_text(self.text[begin:item_begin]))
-            parts.append(self.element(item, item_begin, item_end))
+            parts.append(self.spaced(item, item_begin, self.element(item, item_begin, item_end)))
             begin = item_end
         parts.append(escape_text(self.text[begin:finish]))
         return "".join(parts)
 
+    def spaced(self, item: _Placed, position: int, written: str) -> str:
+        """A verbatim element with text but no target words of its own, inserted between words: a word apart."""
+        if not (item.inline.verbatim and item.start == item.end and item.inline.start < item.inline.end):
+            return written
+        before = " " if position > 0 and not self.text[position - 1].isspace() else ""
+        after = " " if position < len(self.text) and not self.text[position].isspace() else ""
+        return before + written + after
+
     def element(self, item: _Placed, begin: int, end: int) -> str:
         node = item.inline.node
         if item.inline.verbatim:
-            written = _serialized(node, "")
-            if item.start == item.end and item.inline.start < item.inline.end and self.target_spans:
-                return f" {written}" if item.start > 0 else f"{written} "  # it had words: keep it a word apart
-            return written
+            return _serialized(node, "")
         assert isinstance(node, Element)  # comments and templates are verbatim
         return start_tag(node) + self.write(item.children, item.start, begin, end) + end_tag(node)
 

@@ -151,7 +151,7 @@ def test_a_link_whose_word_went_to_an_earlier_sibling_takes_the_next_free_word()
 
 def test_unlinked_elements_keep_their_relative_position() -> None:
     assert _translated("<p>Hello <b>world</b></p>", "Hallo Welt", set()) == "<p>Hallo <b>Welt</b></p>"
-    assert _translated('<p>A <img src="x.png"> B C D</p>', "w x y z", set()) == '<p>w<img src="x.png"> x y z</p>'
+    assert _translated('<p>A <img src="x.png"> B C D</p>', "w x y z", set()) == '<p>w <img src="x.png">x y z</p>'
     assert _translated("<p>Start<!-- note --> end</p>", "Anfang Ende", set()) == "<p>Anfang<!-- note --> Ende</p>"
 
 
@@ -262,3 +262,31 @@ def test_a_verbatim_element_replaces_the_longest_run_of_its_own_words() -> None:
     html = "<p>Run <code>pip install x</code> first</p>"
     out = _translated(html, "a b c d e", {(1, 0), (2, 2), (3, 3), (0, 1), (4, 4)})
     assert out == "<p>a b <code>pip install x</code> e</p>"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<article class="post"><h2>Title &amp; more</h2><p>Hello <a href="https://e.x/@ann" class="mention">@<span>'
+        'ann</span></a>, look at <b>this <i>thing</i></b>!<br>Second line with <a href="https://e.x/tags/cats" '
+        'rel="tag">#<span>cats</span></a>.</p><!-- note --><ul><li>one</li><li>two</li></ul><pre>keep  this</pre>'
+        "</article>",
+        "<p>Run <code>make test</code>, then <kbd>Ctrl</kbd>+<kbd>C</kbd> (twice).</p>",
+        '<p>Un<b>believ</b>able <a href="/x"><img src="i.png" alt="i"></a><span translate="no">Heed</span>\'s '
+        "<q>quote</q></p>",
+    ],
+)
+def test_an_identity_translation_gives_the_html_back(html: str) -> None:
+    markup = parse(html)
+    identity = [
+        BlockTranslation(block.text, frozenset((i, i) for i in range(len(block.text.split()))))
+        for block in markup.blocks
+    ]
+    assert render(markup, identity) == html
+
+
+def test_siblings_splitting_a_translated_word_keep_their_order_and_nesting() -> None:
+    html = "<p>It is <b>un</b><i>done</i> now</p>"
+    out = _translated(html, "Es ist jetzt rückgängig", {(0, 0), (1, 1), (2, 3), (3, 2)})
+    assert out == "<p>Es ist jetzt <b>rückgängig</b><i></i></p>"
+    assert _translated(html, "It is undone now", {(0, 0), (1, 1), (2, 2), (3, 3)}) == html  # a copied word
