@@ -7,12 +7,14 @@ What is a paragraph:
   the `w:t` elements of its runs (`w:r`, also inside hyperlinks, insertions, fields, smart tags).
 - .pptx: each `a:p` of the slides (ppt/slides/slideN.xml), text boxes and tables alike; its text is in the `a:t`
   of its runs (`a:r`). Fields (`a:fld`: slide numbers, dates) are kept as they are.
-- .odt: each `text:p` and `text:h` of content.xml; its text is the paragraph's own text and that of its
-  `text:span`, `text:a`, `text:meta` and ruby elements. Notes, frames, bookmarks and fields are kept as they are.
+- .odt: each `text:p` and `text:h` of content.xml and styles.xml (headers and footers); its text is the
+  paragraph's own text and that of its `text:span`, `text:a`, `text:meta` and ruby elements. Notes, frames,
+  bookmarks and fields are kept as they are.
 - .epub: each block element (`p`, `h1`-`h6`, `li`, `dt`, `dd`, `td`, `th`, `caption`, `figcaption`, `blockquote`,
   `div`, `title`, ...) of the XHTML content documents listed in the package document's manifest; its text is its
   own and that of its inline elements (`span`, `a`, `em`, `b`, ...). XHTML is XML: it is parsed and written as
-  XML (an HTML5 parser's serialization, such as service.text.markup's, is not well-formed XML).
+  XML (an HTML5 parser's serialization, such as service.text.markup's, is not well-formed XML). HTML's named
+  entities (`&nbsp;`, declared by the XHTML 1.1 DTD, which is not loaded) become their characters.
 
 A paragraph nested in another (a text box in a run, a note in an ODF paragraph, a `p` in an `li`) is a paragraph
 of its own and takes no part in its parent's text. Line breaks and tabs (`w:br`, `w:tab`, `a:br`, `text:s`,
@@ -25,7 +27,8 @@ given to one text node so that the nodes' texts stay in document order (a run's 
 the translation) while as few target words as possible sit outside every node their aligned source words belong
 to, then with as few changes of node as possible (so with no alignment, the whole translation goes to the first
 node). Ties put a target word aligned to nothing with the word before it. Space between words goes with the word
-before it (docx text nodes that then start or end with a space get xml:space="preserve"). A run whose words the
+before it, unless a line break or tab comes between (docx text nodes that then start or end with a space get
+xml:space="preserve"). A run whose words the
 translation moved before an earlier run's (a word order the runs cannot follow) gets no text; nothing else is
 dropped or reordered.
 
@@ -43,7 +46,9 @@ stored). Rewritten XML keeps its original bytes before the root element (declara
 
 from __future__ import annotations
 
+import html.entities
 import io
+import itertools
 import re
 import zipfile
 import zlib
@@ -152,6 +157,7 @@ class Paragraph:
     text: str  # whitespace collapsed, trimmed
     nodes: list[_TextNode]
     spans: list[tuple[int, int]]  # each node's characters in `text`
+    breaks_before: list[int]  # how many line breaks or tabs come before each node
     dialect: _Dialect
 
 
@@ -265,6 +271,23 @@ def _parse_xml(name: str, raw: bytes, *, doctype_allowed: bool) -> etree._Elemen
     return root
 
 
+def _inline_entities(root: etree._Element) -> None:
+    """HTML's named entities (`&nbsp;`, `&mdash;`: XHTML 1.1 books use them, declared in a DTD that is never
+    loaded) replaced by their characters, so that they are text; an unknown entity is left as it is."""
+    for entity in list(root.iter(etree.Entity)):
+        character = html.entities.html5.get(f"{entity.name};")
+        parent = entity.getparent()
+        if character is None or parent is None:
+            continue
+        text = character + (entity.tail or "")
+        previous = entity.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + text
+        else:
+            parent.text = (parent.text or "") + text
+        parent.remove(entity)
+
+
 def _serialize(raw: bytes, root: etree._Element) -> bytes:
     """The part again: its original bytes before and after the root element around the root written anew (UTF-8
     parts; any other encoding is written by lxml whole, with its own declaration)."""
@@ -304,10 +327,12 @@ def _paragraph(element: etree._Element, dialect: _Dialect) -> Paragraph | None:
     _collect(element, dialect, collected)
     chars: list[str] = []
     pending_space = False
-    nodes, spans = [], []
+    nodes, spans, breaks_before = [], [], []
+    breaks = 0
     for node in collected:
         if node is None:
             pending_space = bool(chars)
+            breaks += 1
             continue
         start = None
         for char in node.get():
@@ -320,11 +345,12 @@ def _paragraph(element: etree._Element, dialect: _Dialect) -> Paragraph | None:
             start = len(chars) if start is None else start
             chars.append(char)
         nodes.append(node)
+        breaks_before.append(breaks)
         spans.append((len(chars), len(chars)) if start is None else (start, len(chars)))
     text = "".join(chars)
     if not any(char.isalpha() for char in text):
         return None
-    return Paragraph(text, nodes, spans, dialect)
+    return Paragraph(text, nodes, spans, breaks_before, dialect)
 
 
 def _parts(archive: zipfile.ZipFile, names: Sequence[str], dialect: _Dialect, *, doctype_allowed: bool = False
@@ -337,6 +363,8 @@ def _parts(archive: zipfile.ZipFile, names: Sequence[str], dialect: _Dialect, *,
     for name in names:
         raw = _read_member(archive, name, MAX_XML_PART_BYTES)
         root = _parse_xml(name, raw, doctype_allowed=doctype_allowed)
+        if doctype_allowed:
+            _inline_entities(root)
         paragraphs = [
             paragraph
             for element in root.iter(*dialect.paragraphs)
@@ -382,9 +410,10 @@ def _pptx(archive: zipfile.ZipFile) -> list[_Part]:
 
 def _odt(archive: zipfile.ZipFile) -> list[_Part]:
     _require(archive, "content.xml", "OpenDocument text (.odt)")
-    [part] = _parts(archive, ["content.xml"], _ODT)
-    _check_root(part, f"{_OFFICE}document-content", "OpenDocument text (.odt)")
-    return [part]
+    names = ["content.xml", *(["styles.xml"] if "styles.xml" in archive.namelist() else [])]
+    parts = _parts(archive, names, _ODT)
+    _check_root(parts[0], f"{_OFFICE}document-content", "OpenDocument text (.odt)")
+    return parts
 
 
 def _xml_member(archive: zipfile.ZipFile, name: str) -> etree._Element:
@@ -495,6 +524,10 @@ def node_texts(paragraph: Paragraph, translation: BlockTranslation) -> list[str]
         start = 0 if index == 0 else target_spans[index][0]
         end = target_spans[index + 1][0] if index + 1 < len(target_spans) else len(translation.text)
         texts[node] += translation.text[start:end]
+    filled = [index for index, text in enumerate(texts) if text]
+    for node, following in itertools.pairwise(filled):
+        if paragraph.breaks_before[following] > paragraph.breaks_before[node]:
+            texts[node] = texts[node].rstrip()  # the line break or tab between them is the space
     return texts
 
 

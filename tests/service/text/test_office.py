@@ -96,7 +96,7 @@ def test_docx_runs_get_the_target_words_aligned_to_theirs_and_every_other_byte_i
     body = dict((name, data) for name, _, data in after)["word/document.xml"]
     assert body.startswith(DECLARATION.encode())
     assert texts_of(body, f"{{{W}}}t") == [
-        "Ein ", "Mann ", "fährt Fahrrad.", "2026", "Die Kinder ", "lachen.", "Ein Hund ",
+        "Ein ", "Mann ", "fährt Fahrrad.", "2026", "Die Kinder", "lachen.", "Ein Hund ",
         "Eine Katze schläft auf dem Sofa.", "rennt.",
     ]  # fmt: skip
     runs = etree.fromstring(body).findall(f".//{{{W}}}p")[0].findall(f"{{{W}}}r")
@@ -146,7 +146,7 @@ def test_pptx_slides_paragraphs_keep_fields_and_breaks() -> None:
     ]))  # fmt: skip
     assert [name for name, _, _ in translated] == ["ppt/presentation.xml", "ppt/slides/slide2.xml",
                                                    "ppt/slides/slide10.xml"]  # fmt: skip
-    assert texts_of(translated[1][2], f"{{{A}}}t") == ["Zwei Hunde ", "spielen im Schnee.", "Eine Frau ",
+    assert texts_of(translated[1][2], f"{{{A}}}t") == ["Zwei Hunde ", "spielen im Schnee.", "Eine Frau",
                                                        "kocht das Abendessen.", "3"]  # fmt: skip
 
 
@@ -184,7 +184,7 @@ def test_odt_spans_spaces_and_notes() -> None:
         '<text:h text:outline-level="1">Das Mädchen <text:span text:style-name="T1">schwimmt </text:span>im See.'
         in content
     )
-    assert "Ein Mann <text:s/>spielt Gitarre." in content
+    assert "Ein Mann<text:s/>spielt Gitarre." in content
     assert "<text:note-body><text:p>Ein Kind isst einen Apfel.</text:p>" in content
     assert "<text:note-citation>1</text:note-citation>" in content and "<text:p/>" in content
 
@@ -229,7 +229,32 @@ def test_epub_xhtml_documents_are_translated_and_stay_well_formed_xml() -> None:
     etree.fromstring(chapter)  # well-formed
     text = chapter.decode()
     assert "<li><p>Ein Arbeiter <em>repariert </em>die Straße.</p></li>" in text
-    assert '<p>Menschen warten <br/>auf den Bus.<img src="bus.png" alt="a bus"/></p>' in text
+    assert '<p>Menschen warten<br/>auf den Bus.<img src="bus.png" alt="a bus"/></p>' in text
+
+
+def test_an_epub2_chapters_html_entities_become_text() -> None:
+    xhtml11 = '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">'
+    chapter = CHAPTER.replace("<!DOCTYPE html>", xhtml11).replace("beach.</h1>", "beach&nbsp;&mdash;&unknown;</h1>")
+    document = read(epub(chapter), ".epub")
+    assert document.texts[1] == "Three people are walking on the beach \u2014"
+    translated = members(write(document, [translation(text.upper()) for text in document.texts]))
+    written = dict((name, data) for name, _, data in translated)["OEBPS/text/chapter1.xhtml"].decode()
+    assert xhtml11 in written and "<h1>THREE PEOPLE ARE WALKING ON THE BEACH \u2014&unknown;</h1>" in written
+
+
+def test_odt_headers_and_footers_in_styles_xml_are_translated() -> None:
+    styles = (
+        f'<office:document-styles xmlns:office="{OFFICE}" xmlns:text="{TEXT}" '
+        'xmlns:style="urn:oasis:names:tc:opendocument:xmlns:style:1.0"><office:master-styles>'
+        '<style:master-page style:name="Standard"><style:header><text:p>The old man is fishing.</text:p>'
+        "</style:header></style:master-page></office:master-styles></office:document-styles>"
+    )
+    original = zip_of([("mimetype", "application/vnd.oasis.opendocument.text"), ("content.xml", ODT_CONTENT),
+                       ("styles.xml", styles)])  # fmt: skip
+    document = read(original, ".odt")
+    assert document.texts[-1] == "The old man is fishing."
+    translated = members(write(document, [translation(text.upper()) for text in document.texts]))
+    assert b"<style:header><text:p>THE OLD MAN IS FISHING.</text:p>" in translated[2][2]
 
 
 def test_a_wrong_number_of_translations_is_refused() -> None:
