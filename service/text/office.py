@@ -24,13 +24,14 @@ texts joined with whitespace collapsed to single spaces and trimmed; one without
 How the translation is put into a paragraph's runs (`write`): the runs keep their place and formatting; only
 their text changes. Each source word belongs to the text node holding its first character. Each target word is
 given to one text node so that the nodes' texts stay in document order (a run's text is one contiguous part of
-the translation) while as few target words as possible sit outside every node their aligned source words belong
-to, then with as few changes of node as possible (so with no alignment, the whole translation goes to the first
-node). Ties put a target word aligned to nothing with the word before it. Space between words goes with the word
-before it, unless a line break or tab comes between (docx text nodes that then start or end with a space get
-xml:space="preserve"). A run whose words the
-translation moved before an earlier run's (a word order the runs cannot follow) gets no text; nothing else is
-dropped or reordered.
+the translation), every node that had words keeps at least one (as a link keeps its text; when the translation
+has that many words), and as few target words as possible sit outside every node their aligned source words
+belong to. Ties put a target word aligned to nothing with the word before it. Without any alignment link, or with
+fewer target words than such nodes, the same holds without "keeps at least one", and then as few changes of node
+as possible: with no alignment the whole translation goes to the first node. Runs are never reordered: where the
+translation orders the runs' words differently, some words sit in a run that is not theirs. Space between words
+goes with the word before it, unless a line break or tab comes between (docx text nodes that then start or end
+with a space get xml:space="preserve").
 
 Safety: the container is checked before any member is read (not a zip, too many members, declared sizes over
 the limits, encrypted or unsupported compression, unsafe or repeated names, missing main part), each member is
@@ -506,6 +507,30 @@ def _assign(preferred: Sequence[frozenset[int]], nodes: Sequence[int]) -> list[i
     return [nodes[at] for at in reversed(chosen)]
 
 
+def _cover(preferred: Sequence[frozenset[int]], nodes: Sequence[int]) -> list[int]:
+    """As `_assign`, but every node gets at least one target word (there must be as many words as nodes): the
+    words go through the nodes in order, fewest words outside their preferred nodes; on a tie a word takes the
+    earlier node."""
+    words, count = len(preferred), len(nodes)
+    unreachable = words + 1
+    costs = [[unreachable] * count for _ in range(words)]
+    for index, wanted in enumerate(preferred):
+        for position in range(max(0, count - words + index), min(count, index + 1)):  # leaves a word per node
+            miss = 1 if wanted and nodes[position] not in wanted else 0
+            if index == 0:
+                costs[0][0] = miss
+                continue
+            advance = costs[index - 1][position - 1] if position else unreachable
+            costs[index][position] = miss + min(costs[index - 1][position], advance)
+    position = count - 1
+    chosen = [position]
+    for index in range(words - 1, 0, -1):
+        if position and costs[index - 1][position - 1] <= costs[index - 1][position]:
+            position -= 1
+        chosen.append(position)
+    return [nodes[at] for at in reversed(chosen)]
+
+
 def node_texts(paragraph: Paragraph, translation: BlockTranslation) -> list[str]:
     """The new text of each of the paragraph's text nodes (module docstring: how runs are placed)."""
     source_spans = word_spans(paragraph.text)
@@ -519,7 +544,10 @@ def node_texts(paragraph: Paragraph, translation: BlockTranslation) -> list[str]
     for source, target in translation.links:
         if 0 <= source < len(owners) and 0 <= target < len(target_spans):
             preferred[target].add(owners[source])
-    assigned = _assign([frozenset(nodes) for nodes in preferred], word_nodes or [0])
+    wanted = [frozenset(nodes) for nodes in preferred]
+    word_nodes = word_nodes or [0]
+    linked = any(wanted)
+    assigned = _cover(wanted, word_nodes) if linked and len(word_nodes) <= len(wanted) else _assign(wanted, word_nodes)
     for index, node in enumerate(assigned):
         start = 0 if index == 0 else target_spans[index][0]
         end = target_spans[index + 1][0] if index + 1 < len(target_spans) else len(translation.text)

@@ -9,6 +9,8 @@ import struct
 import zipfile
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lxml import etree
 
 from service.text import office
@@ -122,6 +124,27 @@ def test_crossing_alignment_keeps_runs_in_order_and_misplaces_fewest_words() -> 
     texts = office.node_texts(paragraph, translation("Fahrrad Ein Mann fährt", (5, 0), (0, 1), (1, 2), (3, 3)))
     assert "".join(texts) == "Fahrrad Ein Mann fährt"
     assert texts == ["Fahrrad Ein ", "Mann ", "fährt"]
+
+
+def test_a_run_whose_words_are_unaligned_still_keeps_a_word_when_there_are_enough() -> None:
+    paragraph = read(docx(), ".docx").paragraphs[0]  # runs: "A " | "man" | " is riding a bike."
+    texts = office.node_texts(paragraph, translation("Ein Mann fährt Fahrrad.", (0, 0), (3, 2), (5, 3)))
+    assert texts == ["Ein ", "Mann ", "fährt Fahrrad."]
+    assert office.node_texts(paragraph, translation("Radfahren.", (4, 0))) == ["", "", "Radfahren."]
+
+
+@given(
+    words=st.lists(st.text(st.sampled_from("abcäß.,"), min_size=1, max_size=6), min_size=1, max_size=12),
+    links=st.sets(st.tuples(st.integers(0, 5), st.integers(0, 11)), max_size=20),
+)
+def test_the_runs_texts_always_join_to_the_translation(words: list[str], links: set[tuple[int, int]]) -> None:
+    paragraph = read(docx(), ".docx").paragraphs[0]
+    text = " ".join(words)
+    texts = office.node_texts(paragraph, translation(text, *links))
+    assert "".join(texts) == text
+    targets = {target for _, target in links if target < len(words)}
+    if targets and len(words) >= 3:
+        assert all(texts)  # each of the three runs keeps a word
 
 
 def test_pptx_slides_paragraphs_keep_fields_and_breaks() -> None:
