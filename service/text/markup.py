@@ -48,7 +48,10 @@ How inline elements are placed (`render`), one level of nesting at a time, insid
    had whitespace before it, else right after that word.
 
 Words are whitespace-separated, as in `Translation.source_words`/`target_words`; a link (i, j) joins source word
-i and target word j of the same block (`BlockTranslation`).
+i and target word j of the same block (`BlockTranslation`). How often this lands an element on the right words
+(`python -m bench.html_tags`, bench/results/html-tags.md): `<b>` around 1-3 word phrases of the Multi30k gold
+set lands exactly on the gold-aligned words 66.9% of the time with heed's alignment (source-argmax, the best of
+the methods here), 35.5% by the proportional rule alignment-free tools use.
 
 The output is well-formed and holds the input's elements with their attributes, as the parser read them. For tag
 soup the parser had to repair heavily (a list item or table inside an inline element left open), the repaired
