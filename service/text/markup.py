@@ -609,15 +609,19 @@ def _render_nodes(nodes: Sequence[Node], rendered: Sequence[str], parent: str) -
 
 
 def _word_owners(words: Sequence[str], text: str) -> list[int]:
-    """For each of `words` (the translator's), the index of the word of `text` holding its first character.
-    Both split the same characters at whitespace, so they agree unless a splitter cut inside a word; walking the
-    non-space characters maps them either way. Words past the text's end (none, in practice) map to -1."""
-    owner_of_char = [index for index, (start, end) in enumerate(word_spans(text)) for _ in range(start, end)]
+    """For each of `words` (the translator's, in order), the index of the word of `text` holding its first
+    character, found by searching on from the previous one: they are the same words unless a splitter cut inside
+    a word ("e.g.Cats" read as "e.g." and "Cats") or a sentence longer than the model reads was cut short (its
+    last words missing). A word not found maps to -1."""
+    owner_of_char = [-1] * len(text)
+    for index, (start, end) in enumerate(word_spans(text)):
+        owner_of_char[start:end] = [index] * (end - start)
     owners = []
-    taken = 0
+    position = 0
     for word in words:
-        owners.append(owner_of_char[taken] if taken < len(owner_of_char) else -1)
-        taken += sum(1 for char in word if not char.isspace())
+        found = text.find(word, position) if word else -1
+        owners.append(owner_of_char[found] if found >= 0 else -1)
+        position = found + len(word) if found >= 0 else position
     return owners
 
 

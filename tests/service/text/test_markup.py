@@ -290,3 +290,11 @@ def test_siblings_splitting_a_translated_word_keep_their_order_and_nesting() -> 
     out = _translated(html, "Es ist jetzt rückgängig", {(0, 0), (1, 1), (2, 3), (3, 2)})
     assert out == "<p>Es ist jetzt <b>rückgängig</b><i></i></p>"
     assert _translated(html, "It is undone now", {(0, 0), (1, 1), (2, 2), (3, 3)}) == html  # a copied word
+
+
+def test_split_translation_skips_the_words_of_a_sentence_cut_short() -> None:
+    # the first sentence was longer than the model reads: its last two words are not among the source words
+    [block] = split_translation(["One two three four. Five six."], "Eins zwei. Fünf sechs.",
+                                ["One", "two", "Five", "six."], ["Eins", "zwei.", "Fünf", "sechs."],
+                                "0-0 1-1 2-2 3-3")  # fmt: skip
+    assert block.links == frozenset({(0, 0), (1, 1), (4, 2), (5, 3)})
