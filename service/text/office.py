@@ -34,11 +34,12 @@ goes with the word before it, unless a line break or tab comes between (docx tex
 with a space get xml:space="preserve").
 
 Safety: the container is checked before any member is read (not a zip, too many members, declared sizes over
-the limits, encrypted or unsupported compression, unsafe or repeated names, missing main part), each member is
-read no further than its declared size (zipfile stops there and checks the CRC), and XML is parsed by lxml with
-entities left unresolved, no network, no DTD loading and libxml2's default limits (huge_tree off). A document
-with a DTD internal subset (where entity declarations live) is refused; office parts may hold no DOCTYPE at all.
-Every refusal is an OfficeFileError (or OfficeFileTooLarge for the size limits).
+the limits or over MAX_RATIO times a member's packed size, encrypted or unsupported compression, unsafe or
+repeated names, missing main part), each member is read no further than its declared size (zipfile stops there
+and checks the CRC), and XML is parsed by lxml with entities left unresolved, no network, no DTD loading and
+libxml2's default limits (huge_tree off). A document with a DTD internal subset (where entity declarations live)
+is refused; office parts may hold no DOCTYPE at all. Every refusal is an OfficeFileError (or OfficeFileTooLarge
+for the size limits).
 
 Every member that holds no translated paragraph is written back with its bytes unchanged, and all members keep
 their names, order, compression method, dates and attributes (so an ODF or EPUB `mimetype` stays first and
@@ -70,6 +71,11 @@ MAX_MEMBER_BYTES = 64 * 1024 * 1024  # declared uncompressed size of one member
 MAX_TOTAL_BYTES = 256 * 1024 * 1024  # declared uncompressed size of all members together
 MAX_XML_PART_BYTES = 16 * 1024 * 1024  # one XML part that is parsed
 MAX_PARSED_BYTES = 32 * 1024 * 1024  # all the parts parsed for one file (a tree takes several times its XML)
+# A member over RATIO_FLOOR_BYTES may unpack to at most MAX_RATIO times its packed size (Apache POI's default
+# zip-bomb rule): XML packs 5-20 times, images and media about once, while 4 x 64 MiB of zeros pack into 260 KB,
+# which, allowed, would take seconds of CPU to unpack and pack again.
+MAX_RATIO = 100
+RATIO_FLOOR_BYTES = 1024 * 1024
 _COMPRESSIONS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
@@ -221,6 +227,11 @@ def _open_zip(content: bytes) -> zipfile.ZipFile:
             raise OfficeFileTooLarge(
                 f"the container's member {member.filename!r} unpacks to {member.file_size} bytes; the limit is "
                 f"{MAX_MEMBER_BYTES}"
+            )
+        if member.file_size > RATIO_FLOOR_BYTES and member.file_size > MAX_RATIO * member.compress_size:
+            raise OfficeFileTooLarge(
+                f"the container's member {member.filename!r} unpacks to {member.file_size} bytes from "
+                f"{member.compress_size}; more than {MAX_RATIO} times is refused"
             )
     total = sum(member.file_size for member in members)
     if total > MAX_TOTAL_BYTES:

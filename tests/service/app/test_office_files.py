@@ -176,6 +176,8 @@ def _forged_sizes() -> bytes:
         ("report.docx", lambda: PAIRS[0][0].encode(), 400, "the file is not a valid zip container"),
         ("report.docx", _odt, 400, "the file is not a Word document (.docx): it has no word/document.xml"),
         ("slides.pptx", _forged_sizes, 413, "unpacks to 4294967280 bytes; the limit is"),
+        ("report.docx", lambda: zip_of([("word/document.xml", "<w:document/>"), ("zeros", b"\0" * 2**22)]), 413,
+         "more than 100 times is refused"),
         ("report.docx", lambda: zip_of([("word/document.xml", f'<!DOCTYPE d [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
                                         f'<w:document xmlns:w="{W}"><w:body><w:p><w:r><w:t>&x;</w:t></w:r></w:p>'
                                         "</w:body></w:document>")]), 400, "declares a DTD"),

@@ -295,6 +295,11 @@ def with_central_field(content: bytes, name: str, offset: int, fmt: str, value: 
     return content[:field] + struct.pack(fmt, value) + content[field + struct.calcsize(fmt) :]
 
 
+def with_declared_size(content: bytes, name: str, size: int) -> bytes:
+    """The zip with `name` declared to unpack to `size` bytes from a tenth of that (within MAX_RATIO)."""
+    return with_central_field(with_central_field(content, name, 24, "<I", size), name, 20, "<I", size // 10)
+
+
 def test_a_file_that_is_not_a_zip_is_refused() -> None:
     with pytest.raises(OfficeFileError, match="not a valid zip"):
         read(b"A man is riding a bike.", ".docx")
@@ -314,7 +319,7 @@ def test_missing_main_parts_and_wrong_roots_are_refused() -> None:
 
 
 def test_declared_sizes_over_the_limits_are_refused_before_reading() -> None:
-    bomb = with_central_field(docx(), "word/media/image1.png", 24, "<I", 0xFFFF_FFF0)  # uncompressed size
+    bomb = with_declared_size(docx(), "word/media/image1.png", 0xFFFF_FFF0)
     with pytest.raises(OfficeFileTooLarge, match="unpacks to 4294967280 bytes"):
         read(bomb, ".docx")
     many = zip_of([("word/document.xml", DOCUMENT)] + [(f"m/{index}", "") for index in range(office.MAX_MEMBERS)])
@@ -324,15 +329,23 @@ def test_declared_sizes_over_the_limits_are_refused_before_reading() -> None:
     parts = [("word/document.xml", DOCUMENT)] + [(f"m/{index}", "x") for index in range(5)]
     forged = zip_of(parts)
     for index in range(5):
-        forged = with_central_field(forged, f"m/{index}", 24, "<I", near)
+        forged = with_declared_size(forged, f"m/{index}", near)
     with pytest.raises(OfficeFileTooLarge, match="the container unpacks to"):
         read(forged, ".docx")
     slides = [("ppt/presentation.xml", "<p/>")] + [(f"ppt/slides/slide{index}.xml", "<p/>") for index in range(3)]
     forged = zip_of(slides)
     for index in range(3):
-        forged = with_central_field(forged, f"ppt/slides/slide{index}.xml", 24, "<I", office.MAX_XML_PART_BYTES)
+        forged = with_declared_size(forged, f"ppt/slides/slide{index}.xml", office.MAX_XML_PART_BYTES)
     with pytest.raises(OfficeFileTooLarge, match="the file's text parts unpack to"):
         read(forged, ".pptx")
+
+
+def test_a_member_that_unpacks_to_more_than_max_ratio_times_its_size_is_refused() -> None:
+    zeros = b"\0" * (2 * office.RATIO_FLOOR_BYTES)  # packs about 1000 times
+    with pytest.raises(OfficeFileTooLarge, match="more than 100 times is refused"):
+        read(zip_of([("word/document.xml", DOCUMENT), ("word/media/zeros.bin", zeros)]), ".docx")
+    read(zip_of([("word/document.xml", DOCUMENT), ("word/media/small.bin", zeros[: office.RATIO_FLOOR_BYTES])]),
+         ".docx")  # fmt: skip
 
 
 def test_a_member_larger_than_it_declares_is_not_read_past_its_size() -> None:
