@@ -208,7 +208,7 @@ def _open_zip(content: bytes) -> zipfile.ZipFile:
     """The zip, its members checked before any is read."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(content))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError) as error:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError, NotImplementedError) as error:
         raise OfficeFileError(f"the file is not a valid zip container ({error})") from None
     members = archive.infolist()
     if len(members) > MAX_MEMBERS:
@@ -220,7 +220,7 @@ def _open_zip(content: bytes) -> zipfile.ZipFile:
         if member.filename in names:
             raise OfficeFileError(f"the container has two members named {member.filename!r}")
         names.add(member.filename)
-        if member.flag_bits & 0x1:
+        if member.flag_bits & 0x41:  # bit 0: encrypted, bit 6: strong encryption
             raise OfficeFileError(f"the container's member {member.filename!r} is encrypted")
         if member.compress_type not in _COMPRESSIONS:
             raise OfficeFileError(f"the container's member {member.filename!r} uses an unsupported compression")
@@ -247,7 +247,9 @@ def _read_member(archive: zipfile.ZipFile, name: str, limit: int = MAX_MEMBER_BY
     try:
         with archive.open(member) as stream:
             return stream.read(limit + 1)  # zipfile stops at the declared size and checks the CRC there
-    except (zipfile.BadZipFile, zlib.error, OSError, EOFError) as error:
+    # zipfile's errors for a corrupt member: bad data or CRC, an offset before the file (ValueError), an unknown
+    # zip version or flag (NotImplementedError), encryption it cannot undo (RuntimeError)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError, RuntimeError) as error:
         raise OfficeFileError(f"the container's member {name!r} cannot be read ({error})") from None
 
 
@@ -571,8 +573,13 @@ def node_texts(paragraph: Paragraph, translation: BlockTranslation) -> list[str]
     return texts
 
 
+# Characters XML 1.0 cannot hold (lxml refuses them): a translation never should, but one must not fail the file.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _fill(paragraph: Paragraph, translation: BlockTranslation) -> None:
     for node, text in zip(paragraph.nodes, node_texts(paragraph, translation), strict=True):
+        text = _NOT_XML.sub("", text)
         node.set(text)
         if paragraph.dialect.space_attribute and text != text.strip():
             node.element.set(_XML_SPACE, "preserve")

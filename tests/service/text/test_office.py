@@ -280,6 +280,12 @@ def test_odt_headers_and_footers_in_styles_xml_are_translated() -> None:
     assert b"<style:header><text:p>THE OLD MAN IS FISHING.</text:p>" in translated[2][2]
 
 
+def test_characters_xml_cannot_hold_are_left_out_of_a_translation() -> None:
+    document = read(docx(), ".docx")
+    translated = members(write(document, [translation(f"{text}\x00\x1b\ufffe") for text in document.texts]))
+    assert texts_of(translated[2][2], f"{{{W}}}t") == ["The old man is fishing."]
+
+
 def test_a_wrong_number_of_translations_is_refused() -> None:
     with pytest.raises(ValueError, match="1 translations for 5 paragraphs"):
         write(read(docx(), ".docx"), [translation("Eins.")])
