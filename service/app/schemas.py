@@ -507,9 +507,9 @@ class LibreTranslateRequest(BaseModel):
     source: str = Field(description="Source language code, or 'auto': each q item's language is detected.")
     target: str = Field(description="Target language code.")
     format: Annotated[
-        Literal["text", "html"],  # html: 400, not supported; "" and null are read as "text" (the router does)
-        WithJsonSchema({"anyOf": [{"type": "string", "enum": ["text", ""]}, {"type": "null"}]}),
-    ] = Field(default="text", description="Only 'text' ('' or null) is supported (LibreTranslate's 'html': 400).")
+        Literal["text", "html"],  # "" and null are read as "text" (the router does)
+        WithJsonSchema({"anyOf": [{"type": "string", "enum": ["text", "html", ""]}, {"type": "null"}]}),
+    ] = Field(default="text", description="'text' ('' or null), or 'html': its text is translated, its markup kept.")
     api_key: str | None = Field(
         default=None, description="The API key, when the server requires one (or send Authorization: Bearer <key>)."
     )
