@@ -1,6 +1,6 @@
 """LibreTranslate's file translation: an uploaded .txt, .srt or .vtt file translated piece by piece
 (service.text.files), an .html/.htm file block by block with its markup kept (service.text.markup), or a .docx,
-.pptx, .odt or .epub file paragraph by paragraph with its runs and every other part kept (service.text.office),
+.pptx, .odt, .odp or .epub file paragraph by paragraph with its runs and every other part kept (service.text.office),
 kept in the result store with the results' expiry, and downloaded by its URL.
 
 A stored file's id is `file.<22 random URL-safe characters>`: heed's own result ids never hold a dot, so
@@ -42,7 +42,8 @@ MEDIA_TYPES = {".txt": "text/plain; charset=utf-8", ".srt": "application/x-subri
                ".htm": "text/html; charset=utf-8",
                ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
                ".pptx": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-               ".odt": "application/vnd.oasis.opendocument.text", ".epub": "application/epub+zip"}  # fmt: skip
+               ".odt": "application/vnd.oasis.opendocument.text",
+               ".odp": "application/vnd.oasis.opendocument.presentation", ".epub": "application/epub+zip"}  # fmt: skip
 DETECTION_SAMPLE_CHARS = 2_000
 FILE_CONCURRENCY = 8  # a file's lines or cues in flight at once: enough to fill batches, few enough to share them
 
@@ -67,7 +68,7 @@ class HtmlPlan:
 
 @dataclass(frozen=True)
 class OfficePlan:
-    """A .docx, .pptx, .odt or .epub file read into paragraphs (translated into it once, by translate_pieces)."""
+    """A .docx, .pptx, .odt, .odp or .epub file read into paragraphs (translated into it once, by translate_pieces)."""
 
     document: OfficeDocument
 

@@ -1,4 +1,4 @@
-"""Office documents (.docx, .pptx, .odt) and e-books (.epub): zip containers of XML, read into paragraphs to
+"""Office documents (.docx, .pptx, .odt, .odp) and e-books (.epub): zip containers of XML, read into paragraphs to
 translate and written back with each paragraph's text replaced by its translation and nothing else changed.
 
 What is a paragraph:
@@ -10,6 +10,8 @@ What is a paragraph:
 - .odt: each `text:p` and `text:h` of content.xml and styles.xml (headers and footers); its text is the
   paragraph's own text and that of its `text:span`, `text:a`, `text:meta` and ruby elements. Notes, frames,
   bookmarks and fields are kept as they are.
+- .odp: the same in content.xml (text boxes of the slides, notes); not styles.xml, whose master slides hold
+  placeholder text.
 - .epub: each block element (`p`, `h1`-`h6`, `li`, `dt`, `dd`, `td`, `th`, `caption`, `figcaption`, `blockquote`,
   `div`, `title`, ...) of the XHTML content documents listed in the package document's manifest; its text is its
   own and that of its inline elements (`span`, `a`, `em`, `b`, ...). XHTML is XML: it is parsed and written as
@@ -63,8 +65,8 @@ from lxml import etree
 
 from service.text.markup import BlockTranslation, word_spans
 
-DOCX, PPTX, ODT, EPUB = ".docx", ".pptx", ".odt", ".epub"
-OFFICE_FORMATS = (DOCX, PPTX, ODT, EPUB)
+DOCX, PPTX, ODT, ODP, EPUB = ".docx", ".pptx", ".odt", ".odp", ".epub"
+OFFICE_FORMATS = (DOCX, PPTX, ODT, ODP, EPUB)
 
 MAX_MEMBERS = 2_000
 MAX_MEMBER_BYTES = 64 * 1024 * 1024  # declared uncompressed size of one member
@@ -395,39 +397,48 @@ _SLIDE = re.compile(r"^ppt/slides/slide(\d+)\.xml$")
 
 def _require(archive: zipfile.ZipFile, name: str, what: str) -> None:
     if name not in archive.namelist():
-        raise OfficeFileError(f"the file is not a {what}: it has no {name}")
+        raise OfficeFileError(f"the file is not {what}: it has no {name}")
 
 
 def _check_root(part: _Part, expected: str, what: str) -> None:
     if part.root.tag != expected:
-        raise OfficeFileError(f"the file is not a {what}: {part.name} holds a {part.root.tag!r}")
+        raise OfficeFileError(f"the file is not {what}: {part.name} holds a {part.root.tag!r}")
 
 
 def _docx(archive: zipfile.ZipFile) -> list[_Part]:
-    _require(archive, "word/document.xml", "Word document (.docx)")
+    _require(archive, "word/document.xml", "a Word document (.docx)")
     names = sorted((name for name in archive.namelist() if _DOCX_PARTS.match(name)),
                    key=lambda name: name != "word/document.xml")  # fmt: skip
     parts = _parts(archive, names, _DOCX)
-    _check_root(parts[0], f"{_W}document", "Word document (.docx)")
+    _check_root(parts[0], f"{_W}document", "a Word document (.docx)")
     return parts
 
 
 def _pptx(archive: zipfile.ZipFile) -> list[_Part]:
-    _require(archive, "ppt/presentation.xml", "PowerPoint presentation (.pptx)")
+    _require(archive, "ppt/presentation.xml", "a PowerPoint presentation (.pptx)")
     slides = sorted(
         (int(match.group(1)), name) for name in archive.namelist() if (match := _SLIDE.match(name))
     )  # fmt: skip
     parts = _parts(archive, [name for _, name in slides], _PPTX)
     for part in parts:
-        _check_root(part, f"{_P}sld", "PowerPoint presentation (.pptx)")
+        _check_root(part, f"{_P}sld", "a PowerPoint presentation (.pptx)")
     return parts
 
 
 def _odt(archive: zipfile.ZipFile) -> list[_Part]:
-    _require(archive, "content.xml", "OpenDocument text (.odt)")
-    names = ["content.xml", *(["styles.xml"] if "styles.xml" in archive.namelist() else [])]
+    return _opendocument(archive, "an OpenDocument text (.odt)", styles=True)
+
+
+def _odp(archive: zipfile.ZipFile) -> list[_Part]:
+    """Only content.xml: a presentation's styles.xml holds its master slides' placeholder text."""
+    return _opendocument(archive, "an OpenDocument presentation (.odp)", styles=False)
+
+
+def _opendocument(archive: zipfile.ZipFile, what: str, *, styles: bool) -> list[_Part]:
+    _require(archive, "content.xml", what)
+    names = ["content.xml", *(["styles.xml"] if styles and "styles.xml" in archive.namelist() else [])]
     parts = _parts(archive, names, _ODT)
-    _check_root(parts[0], f"{_OFFICE}document-content", "OpenDocument text (.odt)")
+    _check_root(parts[0], f"{_OFFICE}document-content", what)
     return parts
 
 
@@ -437,7 +448,7 @@ def _xml_member(archive: zipfile.ZipFile, name: str) -> etree._Element:
 
 def _epub_documents(archive: zipfile.ZipFile) -> list[str]:
     """The XHTML content documents of the package, in manifest order (container.xml names the package)."""
-    _require(archive, "META-INF/container.xml", "EPUB e-book (.epub)")
+    _require(archive, "META-INF/container.xml", "an EPUB e-book (.epub)")
     container = _xml_member(archive, "META-INF/container.xml")
     rootfile = container.find(f"{_CONTAINER}rootfiles/{_CONTAINER}rootfile")
     package_name = rootfile.get("full-path", "") if rootfile is not None else ""
@@ -460,7 +471,7 @@ def _epub(archive: zipfile.ZipFile) -> list[_Part]:
     return _parts(archive, _epub_documents(archive), _EPUB, doctype_allowed=True)
 
 
-_READERS = {DOCX: _docx, PPTX: _pptx, ODT: _odt, EPUB: _epub}
+_READERS = {DOCX: _docx, PPTX: _pptx, ODT: _odt, ODP: _odp, EPUB: _epub}
 
 
 def read(content: bytes, extension: str) -> OfficeDocument:

@@ -43,7 +43,7 @@ def test_frontend_settings_describe_heed_in_libretranslates_shape(client: httpx.
     assert settings == {
         "charLimit": 5000, "frontendTimeout": 500, "apiKeys": False, "keyRequired": False, "suggestions": False,
         "filesTranslation": True, "supportedFilesFormat": [".txt", ".srt", ".vtt", ".html", ".htm", ".docx", ".pptx",
-                                                         ".odt", ".epub"],
+                                                         ".odt", ".odp", ".epub"],
         "language": {"source": {"code": "en", "name": "English"}, "target": {"code": "de", "name": "German"}},
     }  # fmt: skip
 

@@ -1,4 +1,4 @@
-""".docx, .pptx, .odt and .epub through LibreTranslate's /translate_file and /download_file on a real server over
+""".docx, .pptx, .odt, .odp and .epub through LibreTranslate's /translate_file and /download_file on a real server over
 the tiny bundle (which translates tests/tiny_corpus.py's sentences exactly): each paragraph's runs hold its
 translation, every other member comes back byte for byte, and unsafe or oversized containers are 400/413."""
 
@@ -78,6 +78,22 @@ def _odt() -> bytes:
                    ("META-INF/manifest.xml", "<manifest/>")])  # fmt: skip
 
 
+def _odp() -> bytes:
+    first, rest = BOLD_SENTENCE[0].split(" man ", 1)
+    frames = "".join(
+        f"<draw:frame><draw:text-box><text:p>{text}</text:p></draw:text-box></draw:frame>"
+        for text in (f'{first} <text:span text:style-name="Bold">man</text:span> {rest}', OTHERS[0][0])
+    )
+    content = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<office:document-content xmlns:office="{OFFICE}" '
+        f'xmlns:text="{TEXT}" xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"><office:body>'
+        f'<office:presentation><draw:page draw:name="1">{frames}</draw:page></office:presentation></office:body>'
+        "</office:document-content>"
+    )
+    return zip_of([("mimetype", "application/vnd.oasis.opendocument.presentation"), ("content.xml", content),
+                   ("styles.xml", f'<office:document-styles xmlns:office="{OFFICE}"/>')])  # fmt: skip
+
+
 def _epub() -> bytes:
     first, rest = BOLD_SENTENCE[0].split(" man ", 1)
     chapter = (
@@ -115,6 +131,9 @@ FORMATS: list[tuple[str, Callable[[], bytes], str, dict[str, tuple[str, str | No
     }),
     ("letter.odt", _odt, "application/vnd.oasis.opendocument.text", {
         "content.xml": (f"{{{TEXT}}}p", None, [OTHERS[0][1], OTHERS[1][1]]),
+    }),
+    ("talk.odp", _odp, "application/vnd.oasis.opendocument.presentation", {
+        "content.xml": (f"{{{TEXT}}}p", None, [BOLD_SENTENCE[1], OTHERS[0][1]]),
     }),
     ("book.epub", _epub, "application/epub+zip", {
         "OEBPS/text/chapter1.xhtml": (f"{{{XHTML}}}p", None, [OTHERS[0][1], "1"]),

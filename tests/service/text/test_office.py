@@ -212,6 +212,27 @@ def test_odt_spans_spaces_and_notes() -> None:
     assert "<text:note-citation>1</text:note-citation>" in content and "<text:p/>" in content
 
 
+def test_odp_slides_text_boxes_are_translated_and_master_slides_are_not() -> None:
+    content = (
+        f'<office:document-content xmlns:office="{OFFICE}" xmlns:text="{TEXT}" '
+        'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0"><office:body><office:presentation>'
+        '<draw:page draw:name="page1"><draw:frame><draw:text-box><text:p>Two girls are singing on a '
+        '<text:span text:style-name="T1">stage</text:span>.</text:p></draw:text-box></draw:frame></draw:page>'
+        "</office:presentation></office:body></office:document-content>"
+    )
+    styles = f'<office:document-styles xmlns:office="{OFFICE}" xmlns:text="{TEXT}"><text:p>Click to add Title</text:p>'
+    original = zip_of([("mimetype", "application/vnd.oasis.opendocument.presentation"), ("content.xml", content),
+                       ("styles.xml", styles + "</office:document-styles>")])  # fmt: skip
+    document = read(original, ".odp")
+    assert document.texts == ["Two girls are singing on a stage."]
+    links = ((0, 0), (1, 1), (3, 2), (4, 3), (5, 4), (6, 5))
+    translated = members(write(document, [translation("Zwei Mädchen singen auf einer Bühne.", *links)]))
+    assert '<text:p>Zwei Mädchen singen auf einer <text:span text:style-name="T1">Bühne.</text:span></text:p>' in (
+        translated[1][2].decode()
+    )
+    assert translated[2][2] == (styles + "</office:document-styles>").encode()
+
+
 EPUB_CONTAINER = (
     '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:names:tc:opendocument:xmlns:container">'
     '<rootfiles><rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/></rootfiles>'
@@ -318,6 +339,8 @@ def test_missing_main_parts_and_wrong_roots_are_refused() -> None:
         read(docx(), ".pptx")
     with pytest.raises(OfficeFileError, match=re.escape("has no content.xml")):
         read(docx(), ".odt")
+    with pytest.raises(OfficeFileError, match=re.escape("not an OpenDocument presentation (.odp): it has no")):
+        read(docx(), ".odp")
     with pytest.raises(OfficeFileError, match=re.escape("has no META-INF/container.xml")):
         read(docx(), ".epub")
     with pytest.raises(OfficeFileError, match="not a Word document"):
