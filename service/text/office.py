@@ -24,8 +24,8 @@ of its own and takes no part in its parent's text. Line breaks and tabs (`w:br`,
 texts joined with whitespace collapsed to single spaces and trimmed; one without a letter is not translated.
 
 How the translation is put into a paragraph's runs (`write`): the runs keep their place and formatting; only
-their text changes. Each source word belongs to the text node holding its first character. Each target word is
-given to one text node so that the nodes' texts stay in document order (a run's text is one contiguous part of
+their text changes. Each source word belongs to the text node holding its first letter or digit. Each target word
+is given to one text node so that the nodes' texts stay in document order (a run's text is one contiguous part of
 the translation), every node that had words keeps at least one (as a link keeps its text; when the translation
 has that many words), and as few target words as possible sit outside every node their aligned source words
 belong to. Ties put a target word aligned to nothing with the word before it. Without any alignment link, or with
@@ -33,7 +33,9 @@ fewer target words than such nodes, the same holds without "keeps at least one",
 as possible: with no alignment the whole translation goes to the first node. Runs are never reordered: where the
 translation orders the runs' words differently, some words sit in a run that is not theirs. Space between words
 goes with the word before it, unless a line break or tab comes between (docx text nodes that then start or end
-with a space get xml:space="preserve").
+with a space get xml:space="preserve"). Where a source word runs from one run into the next and the part in the
+other run is punctuation (`<b>snow</b>.`, `"<i>Hello</i>`), the translation's same punctuation stays in that run
+(`<b>Schnee</b>.`, `"<i>Hallo</i>`).
 
 Safety: the container is checked before any member is read (not a zip, too many members, declared sizes over
 the limits or over MAX_RATIO times a member's packed size, encrypted or unsupported compression, unsafe or
@@ -487,12 +489,43 @@ def read(content: bytes, extension: str) -> OfficeDocument:
 
 
 def _owners(paragraph: Paragraph, source_spans: Sequence[tuple[int, int]]) -> list[int]:
-    """For each source word, the text node holding its first character."""
+    """For each source word, the text node holding its first letter or digit (its first character if it has
+    none): in `"<i>Hello</i>` the word belongs to the italic run, not to the quote's."""
     owner_of_char = {}
     for index, (start, end) in enumerate(paragraph.spans):
         for position in range(start, end):
             owner_of_char[position] = index
-    return [owner_of_char.get(start, 0) for start, _ in source_spans]
+    owners = []
+    for start, end in source_spans:
+        first = next((at for at in range(start, end) if paragraph.text[at].isalnum()), start)
+        owners.append(owner_of_char.get(first, 0))
+    return owners
+
+
+def _punctuation(text: str) -> str:
+    """The punctuation `text` starts with (up to its first letter, digit or space)."""
+    end = next((at for at, char in enumerate(text) if char.isalnum() or char.isspace()), len(text))
+    return text[:end]
+
+
+def _keep_punctuation_outside(paragraph: Paragraph, texts: list[str]) -> None:
+    """Where a source word runs from one text node into the next (`<b>snow</b>.`, `"<i>Hello</i>`), the
+    punctuation on the far side stays in its own node when the translation ends (starts) the same way:
+    `<b>Schnee</b>.`, `"<i>Hallo</i>`. Only the boundary between the two nodes moves, so the texts still join to
+    the translation."""
+    for left, right in itertools.pairwise(range(len(texts))):
+        (left_start, left_end), (right_start, right_end) = paragraph.spans[left], paragraph.spans[right]
+        if left_start == left_end or right_start == right_end or left_end != right_start:
+            continue
+        trailing = _punctuation(paragraph.text[right_start:right_end])
+        core = texts[left].rstrip()
+        if trailing and core.endswith(trailing) and len(core) > len(trailing):
+            cut = len(core) - len(trailing)
+            texts[left], texts[right] = core[:cut], texts[left][cut:] + texts[right]
+            continue
+        leading = _punctuation(paragraph.text[left_start:left_end][::-1])[::-1]
+        if leading and texts[right].startswith(leading) and len(texts[right].rstrip()) > len(leading):
+            texts[left], texts[right] = texts[left] + leading, texts[right][len(leading) :]
 
 
 def _assign(preferred: Sequence[frozenset[int]], nodes: Sequence[int]) -> list[int]:
@@ -577,6 +610,7 @@ def node_texts(paragraph: Paragraph, translation: BlockTranslation) -> list[str]
         start = 0 if index == 0 else target_spans[index][0]
         end = target_spans[index + 1][0] if index + 1 < len(target_spans) else len(translation.text)
         texts[node] += translation.text[start:end]
+    _keep_punctuation_outside(paragraph, texts)
     filled = [index for index, text in enumerate(texts) if text]
     for node, following in itertools.pairwise(filled):
         if paragraph.breaks_before[following] > paragraph.breaks_before[node]:

@@ -133,18 +133,39 @@ def test_a_run_whose_words_are_unaligned_still_keeps_a_word_when_there_are_enoug
     assert office.node_texts(paragraph, translation("Radfahren.", (4, 0))) == ["", "", "Radfahren."]
 
 
+QUOTED = DOCUMENT.replace(
+    '<w:r><w:t xml:space="preserve">A </w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>man</w:t></w:r>',
+    '<w:r><w:t xml:space="preserve">"A </w:t></w:r><w:r><w:rPr><w:b/></w:rPr><w:t>man</w:t></w:r>'
+    '<w:r><w:t>",</w:t></w:r>',
+).replace("<w:t>The children</w:t>", "<w:t>\u201e</w:t></w:r><w:r><w:rPr><w:i/></w:rPr><w:t>The children</w:t>")
+
+
 @given(
-    words=st.lists(st.text(st.sampled_from("abcäß.,"), min_size=1, max_size=6), min_size=1, max_size=12),
+    document=st.sampled_from([DOCUMENT, QUOTED]),
+    words=st.lists(st.text(st.sampled_from('abcäß.,"\u201e'), min_size=1, max_size=6), min_size=1, max_size=12),
     links=st.sets(st.tuples(st.integers(0, 5), st.integers(0, 11)), max_size=20),
 )
-def test_the_runs_texts_always_join_to_the_translation(words: list[str], links: set[tuple[int, int]]) -> None:
-    paragraph = read(docx(), ".docx").paragraphs[0]
+def test_the_runs_texts_always_join_to_the_translation(
+    document: str, words: list[str], links: set[tuple[int, int]]
+) -> None:
+    paragraph = read(docx(document), ".docx").paragraphs[0]
     text = " ".join(words)
     texts = office.node_texts(paragraph, translation(text, *links))
     assert "".join(texts) == text
-    targets = {target for _, target in links if target < len(words)}
-    if targets and len(words) >= 3:
-        assert all(texts)  # each of the three runs keeps a word
+    owning = [
+        index for index, (start, end) in enumerate(paragraph.spans) if any(map(str.isalpha, paragraph.text[start:end]))
+    ]
+    if any(target < len(words) for _, target in links) and len(words) >= len(owning):
+        assert all(texts[index] for index in owning)  # each run that had a word keeps one
+
+
+def test_punctuation_next_to_a_run_stays_outside_it() -> None:
+    paragraphs = read(docx(QUOTED), ".docx").paragraphs
+    assert paragraphs[0].text == '"A man", is riding a bike.'
+    texts = office.node_texts(paragraphs[0], translation('"Ein Mann", fährt Fahrrad.', (0, 0), (1, 1), (3, 2)))
+    assert texts == ['"Ein ', "Mann", '", ', "fährt Fahrrad."]
+    texts = office.node_texts(paragraphs[1], translation("\u201eDie Kinder lachen.", (0, 0), (1, 1), (2, 2)))
+    assert texts == ["\u201e", "Die Kinder", "lachen."]
 
 
 def test_pptx_slides_paragraphs_keep_fields_and_breaks() -> None:
@@ -227,7 +248,7 @@ def test_odp_slides_text_boxes_are_translated_and_master_slides_are_not() -> Non
     assert document.texts == ["Two girls are singing on a stage."]
     links = ((0, 0), (1, 1), (3, 2), (4, 3), (5, 4), (6, 5))
     translated = members(write(document, [translation("Zwei Mädchen singen auf einer Bühne.", *links)]))
-    assert '<text:p>Zwei Mädchen singen auf einer <text:span text:style-name="T1">Bühne.</text:span></text:p>' in (
+    assert '<text:p>Zwei Mädchen singen auf einer <text:span text:style-name="T1">Bühne</text:span>.</text:p>' in (
         translated[1][2].decode()
     )
     assert translated[2][2] == (styles + "</office:document-styles>").encode()
