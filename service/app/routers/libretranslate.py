@@ -361,9 +361,9 @@ async def libretranslate_translate_file(
 ) -> LibreTranslateFileResponse:
     """Subtitles keep their cue numbers, timings, blank lines and line endings byte for byte; each cue's text
     (its lines together) is translated. A .txt file is translated line by line, an .html or .htm file block by
-    block with its markup kept (as `format: "html"` does). A .docx, .pptx, .odt or .epub file is translated paragraph
-    by paragraph, each paragraph's runs keeping their formatting and every other part of the file its bytes
-    (service/text/office.py). The file is downloadable for as long as results are kept."""
+    block with its markup kept (as `format: "html"` does). A .docx, .pptx, .odt, .odp or .epub file is translated
+    paragraph by paragraph, each paragraph's runs keeping their formatting and every other part of the file its
+    bytes (service/text/office.py). The file is downloadable for as long as results are kept."""
     fields, upload = await _file_fields(http_request)
     if upload is None:
         raise _BadRequest("Invalid request: missing file parameter")
