@@ -17,13 +17,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from service.app.batching import DecodeOptions, TranslationScheduler
 from service.app.detection import check_translatable
 from service.app.documents import new_result_id, pack, unpack
 from service.app.errors import ApiError, NotFoundError, StoreUnavailableError
+from service.app.service import AUTO, TranslationJob, TranslationService
 from service.app.state import AppState, ServingModels
 from service.app.store import CallerStore, StoreError
-from service.app.translation import translate_texts
 from service.runtime import Translation
 from service.text.detect import detect
 from service.text.files import BOM, FORMATS, HTML, Piece, assemble, cut, texts_to_translate
@@ -134,19 +133,17 @@ async def detected_source(models: ServingModels, texts: list[str], target: str) 
 
 
 async def translate_pieces(
-    state: AppState, scheduler: TranslationScheduler, models: ServingModels, pieces: Plan, texts: list[str],
-    source: str, target: str,
-) -> bytes:  # fmt: skip
-    """The file translated, each line, cue, HTML block or paragraph as a request of its own (so each fits the
-    per-request work budget exactly as the same text sent to /translate would), FILE_CONCURRENCY at a time: they
-    share batches with each other and with other requests, without filling the queue."""
-    translator = models.resolve(source, target)
-    options = DecodeOptions(beam_size=translator.default_beam_size, n_best=1)
+    service: TranslationService, pieces: Plan, texts: list[str], source: str, target: str
+) -> bytes:
+    """The file translated, each line, cue, HTML block or paragraph as a request of its own to the service (so each
+    fits the per-request work budget exactly as the same text sent to /translate would), FILE_CONCURRENCY at a
+    time: they share batches with each other and with other requests, without filling the queue."""
     window = asyncio.Semaphore(FILE_CONCURRENCY)
 
     async def translate_one(text: str) -> Translation:
         async with window:
-            return (await translate_texts(state, scheduler, translator, [text], options))[0]
+            job = TranslationJob(texts=[text], source=source, target=target, field="file")
+            return (await service.translate(job)).translations[0]
 
     try:
         async with asyncio.TaskGroup() as group:  # the first failure cancels the rest
@@ -161,6 +158,20 @@ async def translate_pieces(
     else:
         text = assemble(pieces, [translation.text for translation in translations])
     return text.encode("utf-8")
+
+
+async def translate_file(
+    service: TranslationService, store: CallerStore, upload: Upload, source: str, target: str
+) -> str:
+    """The upload translated from `source` ("auto": detected on its first characters) and stored; its download
+    name."""
+    pieces, texts = await asyncio.to_thread(pieces_and_texts, upload)
+    settings = service.state.settings
+    check_size(texts, settings.max_chars, settings.max_texts)
+    if source == AUTO:
+        source = await detected_source(service.models, texts, target)
+    translated = await translate_pieces(service, pieces, texts, source, target)
+    return await store_file(service.state, store, upload.name, translated)
 
 
 def _html_file(markup: Markup, translations: Sequence[Translation]) -> str:

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.datastructures import UploadFile
 
-from service.app.deps import ModelsDep, SchedulerDep, StateDep, StoreDep, TranslationServiceDep
+from service.app.deps import ModelsDep, StateDep, StoreDep, TranslationServiceDep
 from service.app.detection import percent
 from service.app.errors import ApiError, InvalidInputError, is_libretranslate_path
 from service.app.languages import language_name
@@ -34,13 +34,9 @@ from service.app.service import TranslationJob
 from service.app.translated_files import (
     DOWNLOAD_NAME_PATTERN,
     MEDIA_TYPES,
-    check_size,
-    detected_source,
     load_file,
-    pieces_and_texts,
     read_upload,
-    store_file,
-    translate_pieces,
+    translate_file,
 )
 from service.app.translation import check_texts
 from service.runtime import Translation
@@ -357,7 +353,7 @@ def _required(fields: dict[str, Any], name: str) -> str:
     summary=f"LibreTranslate-compatible file translation ({', '.join(FORMATS)}); answers the translated file's URL",
 )
 async def libretranslate_translate_file(
-    http_request: Request, state: StateDep, models: ModelsDep, scheduler: SchedulerDep, store: StoreDep
+    http_request: Request, service: TranslationServiceDep, store: StoreDep
 ) -> LibreTranslateFileResponse:
     """Subtitles keep their cue numbers, timings, blank lines and line endings byte for byte; each cue's text
     (its lines together) is translated. A .txt file is translated line by line, an .html or .htm file block by
@@ -369,13 +365,7 @@ async def libretranslate_translate_file(
         raise _BadRequest("Invalid request: missing file parameter")
     source, target = _required(fields, "source"), _required(fields, "target")
     content = await upload.read()
-    parsed = read_upload(upload.filename or "", content)
-    pieces, texts = await asyncio.to_thread(pieces_and_texts, parsed)
-    check_size(texts, state.settings.max_chars, state.settings.max_texts)
-    if source == "auto":
-        source = await detected_source(models, texts, target)
-    translated = await translate_pieces(state, scheduler, models, pieces, texts, source, target)
-    name = await store_file(state, store, parsed.name, translated)
+    name = await translate_file(service, store, read_upload(upload.filename or "", content), source, target)
     url = http_request.url_for("libretranslate_download_file", name=name)
     return LibreTranslateFileResponse(translatedFileUrl=str(url))
 
