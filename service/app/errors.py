@@ -172,9 +172,11 @@ def error_response(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     request_id = request_id_of(request.scope)
-    if is_libretranslate(request):
-        lt_status = 400 if status_code == 422 else status_code
-        return JSONResponse({"error": message}, status_code=lt_status, headers=headers)
+    if is_libretranslate(request):  # LibreTranslate answers every invalid input 400, "Invalid request: ..."
+        if status_code == 422:
+            status_code = 400
+            message = message if message.startswith("Invalid request") else f"Invalid request: {message}"
+        return JSONResponse({"error": message}, status_code=status_code, headers=headers)
     error: dict[str, Any] = {"code": code, "message": message, **(extra or {})}
     if details:
         error["details"] = list(details)

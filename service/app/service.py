@@ -47,7 +47,7 @@ from service.app.store import CallerStore
 from service.app.translation import check_max_length, check_texts, force_decode, translate_texts
 from service.runtime import Translation, Translator
 from service.runtime.alignment import DEFAULT_ALIGNMENT_METHOD, AlignmentMethod
-from service.text.detect import Detection
+from service.text.detect import Detection, detect, detect_together
 
 AUTO = "auto"
 # Rendering a result of a few sentences takes tens of microseconds, less than a trip to a worker thread costs;
@@ -203,6 +203,14 @@ class TranslationService:
             TranslatedText(translation, translator, detections[index] if detections is not None else None)
             for index, (translation, translator) in sorted(by_index.items())
         ])  # fmt: skip
+
+    async def detect(self, texts: Sequence[str], *, together: bool, field: str = "text") -> list[Detection]:
+        """The likeliest languages of one text, or of several read together (each language's probability averaged
+        over them, weighted by their lengths), best first."""
+        check_texts(texts, self.state.settings, field)
+        if together:
+            return await asyncio.to_thread(detect_together, texts)
+        return await asyncio.to_thread(detect, texts[0])
 
     async def align(self, job: AlignmentJob) -> TranslationOutcome:
         settings = self.state.settings

@@ -6,7 +6,6 @@ Errors here are `{"error": "..."}` with LibreTranslate's status codes (see error
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from pathlib import PurePath
@@ -20,7 +19,7 @@ from starlette.datastructures import UploadFile
 
 from service.app.deps import ModelsDep, StateDep, StoreDep, TranslationServiceDep
 from service.app.detection import percent
-from service.app.errors import ApiError, InvalidInputError, is_libretranslate_path
+from service.app.errors import ApiError, is_libretranslate_path
 from service.app.languages import language_name
 from service.app.schemas import (
     DetectedLanguage,
@@ -38,9 +37,8 @@ from service.app.translated_files import (
     read_upload,
     translate_file,
 )
-from service.app.translation import check_texts
 from service.runtime import Translation
-from service.text.detect import Detection, detect, detect_together
+from service.text.detect import Detection
 from service.text.files import FORMATS
 
 router = APIRouter(tags=["libretranslate"])
@@ -225,10 +223,7 @@ async def libretranslate_translate(http_request: Request, service: TranslationSe
         texts=_texts(request), source=request.source, target=request.target, text_format=request.format,
         n_best=request.alternatives + 1, one_source=False, field="q",
     )  # fmt: skip
-    try:
-        outcome = await service.translate(job)
-    except InvalidInputError as error:  # LibreTranslate words every bad input as an invalid request
-        raise _BadRequest(f"Invalid request: {error.message}") from None
+    outcome = await service.translate(job)
     translations = outcome.translations
     single = isinstance(request.q, str)
     body: dict[str, Any] = {"translatedText": translations[0].text if single else [t.text for t in translations]}
@@ -278,16 +273,11 @@ def _detect_texts(fields: dict[str, Any]) -> list[str]:
     },
     summary="LibreTranslate-compatible language detection: the likeliest languages, confidence in percent",
 )
-async def libretranslate_detect(http_request: Request, state: StateDep) -> JSONResponse:
+async def libretranslate_detect(http_request: Request, service: TranslationServiceDep) -> JSONResponse:
     """For a list, each language's probability is averaged over the texts, weighted by their lengths."""
     fields = await _read_fields(http_request)
     texts = _detect_texts(fields)
-    try:
-        check_texts(texts, state.settings, "q")
-    except InvalidInputError as error:
-        raise _BadRequest(f"Invalid request: {error.message}") from None
-    single = isinstance(fields["q"], str)
-    detections = await asyncio.to_thread(lambda: detect(texts[0]) if single else detect_together(texts))
+    detections = await service.detect(texts, together=not isinstance(fields["q"], str), field="q")
     return JSONResponse([_detected(detection) for detection in detections])
 
 
