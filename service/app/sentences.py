@@ -33,7 +33,7 @@ import numpy as np
 
 from service.runtime import Hypothesis, Translation
 from service.runtime.confidence import Confidence
-from service.text.segment import Segmentation, segment
+from service.text.segment import Segmentation, fit, segment
 
 NO_ATTENTION = np.zeros((0, 0), dtype=np.float32)
 
@@ -62,12 +62,18 @@ class TextTranslation(Translation):
         return sum(segment.translation.attention.size for segment in self.segments)
 
 
-def split_texts(texts: Sequence[str], language: str) -> tuple[list[str], list[Segmentation | None]]:
-    """The rows to decode, and for each text its segmentation (None where the text is decoded whole)."""
+def split_texts(
+    texts: Sequence[str], language: str, fits: Callable[[str], bool] | None = None
+) -> tuple[list[str], list[Segmentation | None]]:
+    """The rows to decode, and for each text its segmentation (None where the text is decoded whole). With `fits`
+    (whether a sentence is short enough for the model to read whole), a longer sentence is cut into parts that
+    are (service.text.segment.fit), so that no part of a text is left unread."""
     rows: list[str] = []
     plans: list[Segmentation | None] = []
     for text in texts:
         segmentation = segment(text, language)
+        if fits is not None:
+            segmentation = fit(segmentation, fits)
         if len(segmentation.sentences) > 1:
             rows.extend(segmentation.texts())
             plans.append(segmentation)

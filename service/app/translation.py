@@ -31,6 +31,7 @@ from service.app.state import AppState
 from service.app.store import CallerStore, StoreError
 from service.runtime import Translator
 from service.runtime.alignment import AlignmentMethod
+from service.runtime.tokenizer import MAX_SOURCE_PIECES
 
 logger = logging.getLogger("heed.translation")
 T = TypeVar("T")
@@ -74,13 +75,18 @@ async def _bounded(state: AppState, work: Awaitable[T]) -> T:
         raise InvalidInputError(str(error)) from None
 
 
+def _readable(translator: Translator, sentence: str) -> bool:
+    """Whether the model reads the sentence whole (at most MAX_SOURCE_PIECES pieces); a longer one is cut."""
+    return translator.source_tokenizer.count(sentence) <= MAX_SOURCE_PIECES
+
+
 async def translate_texts(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, texts: Sequence[str],
     options: DecodeOptions,
 ) -> list[TextTranslation]:  # fmt: skip
     """Each text split into sentences, all of them rows of one request to the scheduler (so every sentence is decoded
     with the same options, the alignment method included), joined again per text."""
-    split = functools.partial(split_texts, texts, translator.source_language)
+    split = functools.partial(split_texts, texts, translator.source_language, functools.partial(_readable, translator))
     # Splitting takes about 2 ms per 1000 characters: long requests are split off the event loop.
     rows, plans = split() if sum(map(len, texts)) <= SPLIT_INLINE_CHARS else await asyncio.to_thread(split)
     translations = await _bounded(state, scheduler.translate(translator, rows, options))

@@ -132,3 +132,62 @@ def segment(text: str, language: str, splitter: Splitter | None = None) -> Segme
         for start, end in piece_spans(line, split(line.strip())):
             sentences.append(Sentence(line_start + start, line_start + end, paragraph))
     return Segmentation(text, tuple(sentences))
+
+
+# Where a sentence too long for the model may be cut, best first: after a clause's punctuation, then at any space.
+_CLAUSE_END = re.compile(r"[,;:]\s+|\s+[\u2013\u2014-]\s+")
+_SPACE = re.compile(r"\s+")
+
+
+def _longest_fitting(text: str, start: int, ends: Sequence[int], fits: Callable[[str], bool]) -> int | None:
+    """The largest end in `ends` (ascending, all > start) whose part text[start:end] fits; None if none does.
+    Pieces grow with the characters, so a binary search finds it."""
+    low, high, best = 0, len(ends) - 1, None
+    while low <= high:
+        middle = (low + high) // 2
+        if fits(text[start : ends[middle]].strip()):
+            best, low = ends[middle], middle + 1
+        else:
+            high = middle - 1
+    return best
+
+
+def _cut(text: str, start: int, fits: Callable[[str], bool]) -> int:
+    """Where the part of `text` from `start` ends: at the latest clause end that fits, else the latest space, else
+    the most characters that fit (at least one, so every part makes progress)."""
+    for pattern in (_CLAUSE_END, _SPACE):
+        ends = [match.start() if pattern is _SPACE else match.end() for match in pattern.finditer(text, start)]
+        found = _longest_fitting(text, start, [end for end in ends if end > start], fits)
+        if found is not None:
+            return found
+    found = _longest_fitting(text, start, list(range(start + 1, len(text))), fits)
+    return found if found is not None else start + 1
+
+
+def _parts(text: str, fits: Callable[[str], bool]) -> list[tuple[int, int]]:
+    """(start, end) of consecutive parts of `text` (a trimmed sentence), each fitting, whitespace between them left
+    out; the parts and the gaps between them give back the whole text."""
+    parts = []
+    start = 0
+    while not fits(text[start:]):
+        end = _cut(text, start, fits)
+        trimmed = len(text[start:end].rstrip())
+        parts.append((start, start + max(trimmed, 1)))
+        start = end + (len(text[end:]) - len(text[end:].lstrip()))
+    parts.append((start, len(text)))
+    return parts
+
+
+def fit(segmentation: Segmentation, fits: Callable[[str], bool]) -> Segmentation:
+    """The segmentation with every sentence that does not fit (too many pieces for the model to read) cut into
+    parts that do: after clause punctuation where it can, else at a space, else inside a word. Nothing of the
+    text is left out, and reassembling puts the parts' outputs back with the whitespace between them."""
+    sentences: list[Sentence] = []
+    for sentence in segmentation.sentences:
+        text = segmentation.text[sentence.start : sentence.end]
+        if fits(text):
+            sentences.append(sentence)
+            continue
+        for start, end in _parts(text, fits):
+            sentences.append(Sentence(sentence.start + start, sentence.start + end, sentence.paragraph))
+    return Segmentation(segmentation.text, tuple(sentences))

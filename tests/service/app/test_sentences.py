@@ -11,6 +11,7 @@ import pytest
 
 from service.app.sentences import join_alignments, join_translations, split_pairs, split_texts
 from service.runtime import Translation, Translator
+from service.runtime.tokenizer import MAX_SOURCE_PIECES
 from tests.tiny_corpus import PAIRS
 
 
@@ -166,3 +167,19 @@ def test_align_splits_a_paragraph_and_its_translation_the_same_way(client: httpx
     assert paired["attention"] is None and paired["source_tokens"].count("</s>") == 3
     assert len(whole["segments"]) == 1 and whole["attention"] is not None, "1 sentence against 3: aligned whole"
     assert whole["source_tokens"].count("</s>") == 1
+
+
+def test_a_sentence_longer_than_the_model_reads_is_cut_into_parts_and_all_of_it_translated(
+    client: httpx.Client, translator: Translator
+) -> None:
+    sources = [source.rstrip(".") for source, _ in PAIRS]
+    sentence = ", ".join(sources * 3) + "."
+    assert translator.source_tokenizer.count(sentence) > MAX_SOURCE_PIECES, "too long to read whole"
+    response = client.post("/v1/translate", json={"source": "en", "target": "de", "text": sentence, "attention": False})
+    assert response.status_code == 200, response.text
+    (item,) = response.json()["translations"]
+    assert not item["truncated"] and len(item["segments"]) > 1
+    covered = "".join(sentence[s["source_start"] : s["source_end"]] for s in item["segments"])
+    assert covered.replace(" ", "") == sentence.replace(" ", ""), "every character went to the model"
+    assert all(s["source_tokens"].count("</s>") == 1 and len(s["source_tokens"]) <= MAX_SOURCE_PIECES + 1
+               for s in item["segments"])  # fmt: skip

@@ -29,8 +29,11 @@ from tests.tiny_corpus import PAIRS
 
 SHIPPED_EN_DE = REPO / "artifacts" / "en-de"
 K8S_MEMORY_LIMIT_MIB = 768  # deploy/k8s/translator.yaml: limits.memory
-# A source past the model's 256-piece cap whose translation runs to the output length limit (digits never end).
-NUMBERS = " ".join(str(number) for number in range(400))
+# A source of 255 pieces (the most the model reads whole is 256; a longer sentence would be cut into parts) whose
+# translation runs to the output length limit (digits never end).
+NUMBERS = " ".join(str(number) for number in range(136))
+# A 256-character word of 256 pieces, one per character.
+LETTERS = "a" * 256
 SHORT = "A man in a blue shirt is standing on a ladder."
 
 needs_shipped = pytest.mark.skipif(
@@ -57,7 +60,8 @@ def _decoded_sentences(live: LiveServer) -> float:
 
 def test_a_request_over_the_work_budget_is_413_before_any_decoding(budget_server: LiveServer) -> None:
     before = _decoded_sentences(budget_server)
-    body = {"source": "en", "target": "de", "text": [NUMBERS] * 64, "beam_size": 16, "n_best": 16}
+    # 60 numbers: read whole by the tiny model (fewer than 256 pieces), and over 45, so capped at 100 output pieces
+    body = {"source": "en", "target": "de", "text": [" ".join(map(str, range(60)))] * 64, "beam_size": 16, "n_best": 16}
     with budget_server.client() as client:
         response = client.post("/v1/translate", json=body)
     assert response.status_code == 413
@@ -177,7 +181,7 @@ def test_the_worst_admitted_requests_stay_under_the_memory_limit(shipped_models:
         {"text": [NUMBERS] * 4, "beam_size": 16, "n_best": 16},
         {"text": [NUMBERS] * 8, "beam_size": 4, "n_best": 4},
         {"text": [NUMBERS] * 10, "beam_size": 1},
-        {"text": ["a" * 5000] * 8, "beam_size": 4, "n_best": 4},
+        {"text": [LETTERS] * 8, "beam_size": 4, "n_best": 4},
     ]
     paragraphs = _paragraphs_of(5000)
     with serve_process(shipped_models, tmp_path) as server, ThreadPoolExecutor(2) as pool:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
-from service.text.segment import Segmentation, piece_spans, segment
+from service.text.segment import Segmentation, fit, piece_spans, segment
 
 
 def spans(segmentation: Segmentation) -> list[tuple[int, int]]:
@@ -92,3 +94,41 @@ def test_pieces_map_back_through_collapsed_whitespace_and_a_splitter_that_change
     assert piece_spans("a b. c d.", ["a b.", "C d."]) == [(0, 9)]
     assert piece_spans("a b. c d.", ["a b."]) == [(0, 9)]
     assert piece_spans("   ", []) == []
+
+
+def _words_at_most(count: int) -> Callable[[str], bool]:
+    return lambda text: len(text.split()) <= count
+
+
+def test_a_sentence_too_long_for_the_model_is_cut_after_clauses_and_nothing_is_left_out() -> None:
+    clauses = [f"the {n}th dog runs" for n in range(12)]
+    text = f"  Short first. Then {', '.join(clauses)} in the park.\n\nA child eats."
+    fitted = fit(segment(text, "en"), _words_at_most(10))
+    assert fitted.texts() == [
+        "Short first.",
+        "Then the 0th dog runs, the 1th dog runs,",  # 9 words: a third clause would make 13
+        "the 2th dog runs, the 3th dog runs,",
+        "the 4th dog runs, the 5th dog runs,",
+        "the 6th dog runs, the 7th dog runs,",
+        "the 8th dog runs, the 9th dog runs,",
+        "the 10th dog runs,",  # the rest, 11 words, does not fit: cut at its only clause end
+        "the 11th dog runs in the park.",
+        "A child eats.",
+    ]
+    assert fitted.reassemble(fitted.texts()) == text
+    assert [sentence.paragraph for sentence in fitted.sentences] == [0] * 8 + [1]
+
+
+def test_without_clauses_or_spaces_a_part_is_cut_at_a_space_or_inside_the_word() -> None:
+    assert fit(segment("one two three four five six seven", "en"), _words_at_most(3)).texts() == [
+        "one two three", "four five six", "seven",
+    ]  # fmt: skip
+    word = "x" * 25
+    fitted = fit(segment(word, "en"), lambda text: len(text) <= 10)
+    assert fitted.texts() == ["x" * 10, "x" * 10, "x" * 5] and fitted.gaps() == ["", "", "", ""]
+    assert fitted.reassemble(fitted.texts()) == word
+
+
+def test_sentences_that_fit_are_left_as_they_are() -> None:
+    text = "A man rides a bike. Two dogs play."
+    assert fit(segment(text, "en"), _words_at_most(10)) == segment(text, "en")
