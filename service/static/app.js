@@ -220,8 +220,9 @@ function modeChanged() {
   elements.translationField.hidden = !aligning;
   elements.sourceLabel.textContent = aligning ? "Source text" : "Text to translate";
   elements.sourceHint.textContent = aligning
-    ? "One sentence per line."
-    : "Several sentences are fine: each is translated on its own and gets its own heatmap.";
+    ? "The text the translation below translates; paragraphs are fine."
+    : "Paragraphs are fine: heed splits the text into sentences, translates each, keeps your line breaks, " +
+      "and gives every sentence its own heatmap.";
   elements.submit.textContent = aligning ? "Align" : "Translate";
   elements.beam.disabled = aligning;
   elements.nBest.disabled = aligning;
