@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from service.app.sentences import Segment, TextTranslation, whole
+from service.app.sentences import Segment, TextTranslation
 from service.runtime import Translation, Translator
 
 ATTENTION_DECIMALS = 4
@@ -69,9 +69,8 @@ def segment_item(segment: Segment) -> dict[str, Any]:
     }
 
 
-def translation_item(translation: Translation, *, with_n_best: bool) -> dict[str, Any]:
+def translation_item(text: TextTranslation, *, with_n_best: bool) -> dict[str, Any]:
     """A text's translation; its attention at text level only when it is one segment (service.app.sentences)."""
-    text = translation if isinstance(translation, TextTranslation) else whole(translation)
     item: dict[str, Any] = {
         "source": text.source,
         "text": text.text,
@@ -95,17 +94,10 @@ def translation_item(translation: Translation, *, with_n_best: bool) -> dict[str
     return item
 
 
-def attention_cells(translation: Translation) -> int:
-    """How many attention values the translation's answer holds."""
-    if isinstance(translation, TextTranslation):
-        return translation.attention_cells
-    return int(translation.attention.size)
-
-
 def result_document(
     result_id: str,
     translator: Translator,
-    translations: Sequence[Translation],
+    translations: Sequence[TextTranslation],
     *,
     with_n_best: bool,
     created_at: float,

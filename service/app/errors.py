@@ -65,6 +65,13 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class BadRequestError(ApiError):
+    """Input that cannot be read at all (LibreTranslate's wording of bad input, an unreadable upload)."""
+
+    status_code = 400
+    code = "bad_request"
+
+
 class InvalidInputError(ApiError):
     status_code = 422
     code = "invalid_request"

@@ -19,6 +19,7 @@ import numpy as np
 
 from service.app.batching import DecodeOptions, TranslationScheduler
 from service.app.errors import InvalidInputError
+from service.app.sentences import TextTranslation
 from service.app.state import AppState
 from service.app.translation import SPLIT_INLINE_CHARS, translate_texts
 from service.runtime import Hypothesis, Translation, Translator
@@ -66,7 +67,7 @@ def _rendered(markup: Markup, translation: Translation, text: str, *, aligned: b
     return render(markup, blocks)
 
 
-def html_translation(html: str, markup: Markup, translation: Translation) -> Translation:
+def html_translation(html: str, markup: Markup, translation: TextTranslation) -> TextTranslation:
     """The translation of the blocks of `markup` as HTML (see the module docstring)."""
     text = _rendered(markup, translation, translation.text, aligned=True)
     n_best = [
@@ -81,22 +82,22 @@ def html_translation(html: str, markup: Markup, translation: Translation) -> Tra
     return dataclasses.replace(translation, source=html, text=text, n_best=n_best)
 
 
-def untranslated(html: str, markup: Markup, method: AlignmentMethod) -> Translation:
+def untranslated(html: str, markup: Markup, method: AlignmentMethod) -> TextTranslation:
     """An HTML text with nothing to translate, as it was: no tokens, nothing decoded (as the runtime answers a text
-    with nothing left once control characters are removed)."""
+    with nothing left once control characters are removed), and no sentences, so no segments."""
     attention = np.ones((1, 1), dtype=np.float32)
     text = render(markup, [])
-    return Translation(
+    return TextTranslation(
         source=html, text=text, score=0.0, source_tokens=[EOS_PIECE], target_tokens=[EOS_PIECE], attention=attention,
         alignment="", source_words=[], target_words=[], n_best=[Hypothesis(text, 0.0, [EOS_PIECE], attention)],
-        confidence=confidence(0.0, attention), alignment_method=method,
+        confidence=confidence(0.0, attention), alignment_method=method, segments=(),
     )  # fmt: skip
 
 
 async def translate_html(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, htmls: Sequence[str],
     options: DecodeOptions, field: str = "text",
-) -> list[Translation]:  # fmt: skip
+) -> list[TextTranslation]:  # fmt: skip
     """Each HTML text translated, its markup kept (see the module docstring)."""
     markups = await parse_html(htmls, field)
     plains = [plain_text(markup) for markup in markups]
@@ -105,7 +106,7 @@ async def translate_html(
     decoded = await translate_texts(state, scheduler, translator, rows, options) if rows else []
     by_index = dict(zip(wanted, decoded, strict=True))
 
-    def rebuild() -> list[Translation]:
+    def rebuild() -> list[TextTranslation]:
         return [
             html_translation(html, markup, by_index[index])
             if index in by_index

@@ -36,6 +36,8 @@ from service.runtime.confidence import Confidence
 from service.text.segment import Segmentation, fit, segment
 
 NO_ATTENTION = np.zeros((0, 0), dtype=np.float32)
+# /v1/align: a pair's source and translation segmentations, when aligned sentence by sentence; None: aligned whole
+PairPlan = tuple[Segmentation, Segmentation] | None
 
 
 @dataclass(frozen=True)
@@ -85,12 +87,12 @@ def split_texts(
 
 def split_pairs(
     sources: Sequence[str], targets: Sequence[str], languages: tuple[str, str]
-) -> tuple[list[str], list[str], list[tuple[Segmentation, Segmentation] | None]]:
+) -> tuple[list[str], list[str], list[PairPlan]]:
     """For /v1/align: source and target rows, and per pair both segmentations where they have the same number
     (more than one) of sentences, else None (the pair is aligned whole)."""
     source_rows: list[str] = []
     target_rows: list[str] = []
-    plans: list[tuple[Segmentation, Segmentation] | None] = []
+    plans: list[PairPlan] = []
     for source, target in zip(sources, targets, strict=True):
         source_plan, target_plan = segment(source, languages[0]), segment(target, languages[1])
         count = len(source_plan.sentences)
@@ -114,28 +116,27 @@ def whole(translation: Translation) -> TextTranslation:
 
 def join_translations(plans: Sequence[Segmentation | None], rows: Sequence[Translation]) -> list[TextTranslation]:
     """Each text's translation from its rows', in the order split_texts gave them."""
-    answers = iter(rows)
-    joined = []
-    for plan in plans:
-        if plan is None:
-            joined.append(whole(next(answers)))
-        else:
-            joined.append(join(plan, [next(answers) for _ in plan.sentences]))
-    return joined
+    return _join_each([None if plan is None else (plan, None) for plan in plans], rows)
 
 
-def join_alignments(
-    plans: Sequence[tuple[Segmentation, Segmentation] | None], rows: Sequence[Translation]
-) -> list[TextTranslation]:
+def join_alignments(plans: Sequence[PairPlan], rows: Sequence[Translation]) -> list[TextTranslation]:
     """Each aligned pair from its rows', in the order split_pairs gave them; the text is the given translation."""
+    return _join_each(plans, rows)
+
+
+def _join_each(
+    plans: Sequence[tuple[Segmentation, Segmentation | None] | None], rows: Sequence[Translation]
+) -> list[TextTranslation]:
+    """Per plan, its rows joined (the source's segmentation, and the given translation's where there is one), or
+    the one row of a text decoded whole."""
     answers = iter(rows)
     joined = []
     for plan in plans:
         if plan is None:
             joined.append(whole(next(answers)))
         else:
-            source_plan, target_plan = plan
-            joined.append(join(source_plan, [next(answers) for _ in source_plan.sentences], target_plan))
+            source_plan, given = plan
+            joined.append(join(source_plan, [next(answers) for _ in source_plan.sentences], given))
     return joined
 
 
@@ -165,17 +166,6 @@ def _hypothesis(plan: Segmentation, rank: int, parts: Sequence[Translation]) -> 
     )
 
 
-def _output_layout(plan: Segmentation, parts: Sequence[Translation]) -> tuple[str, list[tuple[int, int]]]:
-    """The output text (the sentences' outputs in the source's whitespace) and each output's span in it."""
-    text = plan.reassemble([part.text for part in parts])
-    spans = []
-    cursor = len(plan.gaps()[0])
-    for part, gap in zip(parts, plan.gaps()[1:], strict=True):
-        spans.append((cursor, cursor + len(part.text)))
-        cursor += len(part.text) + len(gap)
-    return text, spans
-
-
 def _segments(
     plan: Segmentation, parts: Sequence[Translation], output_spans: Sequence[tuple[int, int]]
 ) -> list[Segment]:
@@ -192,7 +182,7 @@ def join(plan: Segmentation, parts: Sequence[Translation], given: Segmentation |
     """One text's translation from its sentences' (see the module docstring). GIVEN is the segmentation of a given
     translation (/v1/align): the output is then that text, its sentences where the segmentation found them."""
     if given is None:
-        text, output_spans = _output_layout(plan, parts)
+        text, output_spans = plan.layout([part.text for part in parts])
     else:
         text, output_spans = given.text, [(sentence.start, sentence.end) for sentence in given.sentences]
     lengths = [len(part.target_tokens) for part in parts]

@@ -32,7 +32,6 @@ from typing import Any, Literal
 from service.app.batching import DecodeOptions, TranslationScheduler
 from service.app.detection import check_one_language, check_translatable, detect_each
 from service.app.documents import (
-    attention_cells,
     marked_unstored,
     new_result_id,
     pack,
@@ -42,10 +41,11 @@ from service.app.documents import (
 )
 from service.app.markup_translation import text_content, translate_html
 from service.app.schemas import MAX_BEAM_SIZE
+from service.app.sentences import TextTranslation
 from service.app.state import AppState, ServingModels
 from service.app.store import CallerStore
 from service.app.translation import check_max_length, check_texts, force_decode, translate_texts
-from service.runtime import Translation, Translator
+from service.runtime import Translator
 from service.runtime.alignment import DEFAULT_ALIGNMENT_METHOD, AlignmentMethod
 from service.text.detect import Detection, detect, detect_together
 
@@ -56,7 +56,7 @@ INLINE_RENDER_CELLS = 20_000
 TextFormat = Literal["text", "html"]
 # (state, scheduler, translator, texts, options, field naming the texts in errors) -> one translation per text
 FormatAdapter = Callable[
-    [AppState, TranslationScheduler, Translator, Sequence[str], DecodeOptions, str], Awaitable[list[Translation]]
+    [AppState, TranslationScheduler, Translator, Sequence[str], DecodeOptions, str], Awaitable[list[TextTranslation]]
 ]
 ContentReader = Callable[[Sequence[str], str], Awaitable[list[str]]]
 
@@ -64,8 +64,8 @@ ContentReader = Callable[[Sequence[str], str], Awaitable[list[str]]]
 async def _plain_text(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, texts: Sequence[str],
     options: DecodeOptions, field: str,
-) -> list[Translation]:  # fmt: skip
-    return list(await translate_texts(state, scheduler, translator, texts, options))
+) -> list[TextTranslation]:  # fmt: skip
+    return await translate_texts(state, scheduler, translator, texts, options)
 
 
 async def _as_written(texts: Sequence[str], field: str) -> list[str]:
@@ -117,7 +117,7 @@ class AlignmentJob:
 
 @dataclass(frozen=True)
 class TranslatedText:
-    translation: Translation  # a TextTranslation, with its segments, for plain text
+    translation: TextTranslation
     translator: Translator
     detection: Detection | None  # with source "auto"
 
@@ -129,7 +129,7 @@ class TranslationOutcome:
     texts: list[TranslatedText]
 
     @property
-    def translations(self) -> list[Translation]:
+    def translations(self) -> list[TextTranslation]:
         return [text.translation for text in self.texts]
 
     @property
@@ -139,16 +139,9 @@ class TranslationOutcome:
 
     @property
     def detections(self) -> list[Detection] | None:
-        found = [text.detection for text in self.texts]
-        return None if any(detection is None for detection in found) else [d for d in found if d is not None]
-
-
-@dataclass(frozen=True)
-class PublishedResult:
-    """The result document's JSON, as answered (and, when it was kept, as stored)."""
-
-    body: bytes
-    result_id: str
+        """Each text's detected language, with source "auto" (every text is detected or none is)."""
+        found = [text.detection for text in self.texts if text.detection is not None]
+        return found if found else None
 
 
 @dataclass(frozen=True)
@@ -195,14 +188,11 @@ class TranslationService:
         text_format = ADAPTERS[job.text_format]
         detections = await self._detect(job, text_format) if job.source == AUTO else None
         sources = [d.language for d in detections] if detections is not None else [job.source] * len(job.texts)
-        groups = await asyncio.gather(
-            *(self._translate_group(job, text_format, sources, source) for source in dict.fromkeys(sources))
-        )
-        by_index = dict(pair for group in groups for pair in group)
-        return TranslationOutcome([
-            TranslatedText(translation, translator, detections[index] if detections is not None else None)
-            for index, (translation, translator) in sorted(by_index.items())
-        ])  # fmt: skip
+        groups = await asyncio.gather(*(
+            self._translate_group(job, text_format, sources, detections, source) for source in dict.fromkeys(sources)
+        ))  # fmt: skip
+        in_order = sorted((pair for group in groups for pair in group), key=lambda pair: pair[0])
+        return TranslationOutcome([text for _, text in in_order])
 
     async def detect(self, texts: Sequence[str], *, together: bool, field: str = "text") -> list[Detection]:
         """The likeliest languages of one text, or of several read together (each language's probability averaged
@@ -224,8 +214,9 @@ class TranslationService:
 
     async def publish(
         self, outcome: TranslationOutcome, store: CallerStore, *, with_n_best: bool, keep: bool, attention: bool
-    ) -> PublishedResult:
-        """Builds the result document, stores it when asked (a failing store only marks it unstored)."""
+    ) -> bytes:
+        """The result document's JSON, as answered and, when it is to be kept, as stored (a failing store only
+        marks it unstored)."""
         result_id = new_result_id()
         created_at = time.time()
         expires_at = created_at + store.ttl_seconds if keep else None
@@ -233,7 +224,7 @@ class TranslationService:
             result_document, result_id, outcome.translator, outcome.translations, with_n_best=with_n_best,
             created_at=created_at, expires_at=expires_at,
         )  # fmt: skip
-        if sum(map(attention_cells, outcome.translations)) <= INLINE_RENDER_CELLS:
+        if sum(translation.attention_cells for translation in outcome.translations) <= INLINE_RENDER_CELLS:
             rendered = _render(build, keep=keep, attention=attention)
         else:
             rendered = await asyncio.to_thread(_render, build, keep=keep, attention=attention)
@@ -241,7 +232,7 @@ class TranslationService:
         if rendered.packed is not None and not await store.save(result_id, rendered.packed):  # says why, never raises
             reason = store.unstored_reason or "store_unavailable"
             body = await asyncio.to_thread(_answer_unstored, rendered.document, attention, reason)
-        return PublishedResult(body, result_id)
+        return body
 
     async def _detect(self, job: TranslationJob, text_format: Format) -> list[Detection]:
         """Each text's language; every one must be translatable into the target, and for a one-source job the same."""
@@ -253,8 +244,10 @@ class TranslationService:
         return detections
 
     async def _translate_group(
-        self, job: TranslationJob, text_format: Format, sources: list[str], source: str
-    ) -> list[tuple[int, tuple[Translation, Translator]]]:
+        self, job: TranslationJob, text_format: Format, sources: list[str], detections: list[Detection] | None,
+        source: str,
+    ) -> list[tuple[int, TranslatedText]]:  # fmt: skip
+        """The texts from `source`, through its model, each with its index in the job."""
         indices = [index for index, language in enumerate(sources) if language == source]
         translator = self.models.resolve(source, job.target, job.model)
         options = DecodeOptions(
@@ -263,4 +256,7 @@ class TranslationService:
         )  # fmt: skip
         texts = [job.texts[index] for index in indices]
         translations = await text_format.translate(self.state, self.scheduler, translator, texts, options, job.field)
-        return [(index, (translation, translator)) for index, translation in zip(indices, translations, strict=True)]
+        return [
+            (index, TranslatedText(translation, translator, None if detections is None else detections[index]))
+            for index, translation in zip(indices, translations, strict=True)
+        ]

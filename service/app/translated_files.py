@@ -19,14 +19,14 @@ from pathlib import PurePath
 
 from service.app.detection import check_translatable
 from service.app.documents import new_result_id, pack, unpack
-from service.app.errors import ApiError, NotFoundError, StoreUnavailableError
+from service.app.errors import ApiError, BadRequestError, NotFoundError, StoreUnavailableError
 from service.app.service import AUTO, TranslationJob, TranslationService
 from service.app.state import AppState, ServingModels
 from service.app.store import CallerStore, StoreError
 from service.runtime import Translation
 from service.text.detect import detect
 from service.text.files import BOM, FORMATS, HTML, Piece, assemble, cut, texts_to_translate
-from service.text.markup import Markup, MarkupError, parse, render, split_translation
+from service.text.markup import BlockTranslation, Markup, MarkupError, parse, render, split_translation
 from service.text.office import OFFICE_FORMATS, OfficeDocument, OfficeFileError, OfficeFileTooLarge
 from service.text.office import read as read_office
 from service.text.office import write as write_office
@@ -45,11 +45,6 @@ MEDIA_TYPES = {".txt": "text/plain; charset=utf-8", ".srt": "application/x-subri
                ".odp": "application/vnd.oasis.opendocument.presentation", ".epub": "application/epub+zip"}  # fmt: skip
 DETECTION_SAMPLE_CHARS = 2_000
 FILE_CONCURRENCY = 8  # a file's lines or cues in flight at once: enough to fill batches, few enough to share them
-
-
-class FileRequestError(ApiError):
-    status_code = 400
-    code = "bad_request"
 
 
 class FileTooLargeError(ApiError):
@@ -92,18 +87,18 @@ def safe_name(filename: str) -> str:
 def read_upload(filename: str, content: bytes) -> Upload:
     """The upload's name, format and text; 400 for a format heed cannot translate or a file that is not UTF-8."""
     if not filename:
-        raise FileRequestError("Invalid request: empty file")
+        raise BadRequestError("Invalid request: empty file")
     extension = PurePath(filename).suffix.lower()
     if extension not in FORMATS:
-        raise FileRequestError(f"Invalid request: file format not supported; supported: {', '.join(FORMATS)}")
+        raise BadRequestError(f"Invalid request: file format not supported; supported: {', '.join(FORMATS)}")
     if not content:
-        raise FileRequestError("Invalid request: empty file")
+        raise BadRequestError("Invalid request: empty file")
     if extension in OFFICE_FORMATS:
         return Upload(safe_name(filename), extension, "", content)
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise FileRequestError(f"Invalid request: the file is not UTF-8 text ({error.reason})") from None
+        raise BadRequestError(f"Invalid request: the file is not UTF-8 text ({error.reason})") from None
     return Upload(safe_name(filename), extension, text, content)
 
 
@@ -111,7 +106,7 @@ def check_size(texts: list[str], max_chars: int, max_texts: int) -> None:
     """A file must hold some text to translate, and may hold as many characters to translate as one request of
     the largest size (max_texts texts of max_chars each), and no single line or cue longer than one text may be."""
     if not texts:
-        raise FileRequestError("Invalid request: the file holds no text to translate")
+        raise BadRequestError("Invalid request: the file holds no text to translate")
     total = sum(map(len, texts))
     if total > max_chars * max_texts:
         raise FileTooLargeError(
@@ -119,7 +114,7 @@ def check_size(texts: list[str], max_chars: int, max_texts: int) -> None:
         )
     longest = max(texts, key=len, default="")
     if len(longest) > max_chars:
-        raise FileRequestError(
+        raise BadRequestError(
             f"Invalid request: a line or cue of the file has {len(longest)} characters; the limit is {max_chars}"
         )
 
@@ -174,22 +169,22 @@ async def translate_file(
     return await store_file(service.state, store, upload.name, translated)
 
 
+def _placed(texts: Sequence[str], translations: Sequence[Translation]) -> list[BlockTranslation]:
+    """Each block's or paragraph's translation, its words placed against its source's spans by its alignment."""
+    return [
+        split_translation([text], t.text, t.source_words, t.target_words, t.alignment)[0]
+        for text, t in zip(texts, translations, strict=True)
+    ]
+
+
 def _html_file(markup: Markup, translations: Sequence[Translation]) -> str:
     """The HTML again around its blocks' translations, each block's inline elements placed by its alignment."""
-    blocks = [
-        split_translation([block.text], t.text, t.source_words, t.target_words, t.alignment)[0]
-        for block, t in zip(markup.blocks, translations, strict=True)
-    ]
-    return render(markup, blocks)
+    return render(markup, _placed(markup.texts, translations))
 
 
 def _office_file(document: OfficeDocument, translations: Sequence[Translation]) -> bytes:
     """The document again with each paragraph's translation placed into its runs by its alignment."""
-    paragraphs = [
-        split_translation([text], t.text, t.source_words, t.target_words, t.alignment)[0]
-        for text, t in zip(document.texts, translations, strict=True)
-    ]
-    return write_office(document, paragraphs)
+    return write_office(document, _placed(document.texts, translations))
 
 
 def pieces_and_texts(upload: Upload) -> tuple[Plan, list[str]]:
@@ -201,13 +196,13 @@ def pieces_and_texts(upload: Upload) -> tuple[Plan, list[str]]:
         except OfficeFileTooLarge as error:
             raise FileTooLargeError(f"Invalid request: {error}") from None
         except OfficeFileError as error:
-            raise FileRequestError(f"Invalid request: {error}") from None
+            raise BadRequestError(f"Invalid request: {error}") from None
         return OfficePlan(document), document.texts
     if upload.extension in HTML:
         try:
             markup = parse(upload.text.removeprefix(BOM))
         except MarkupError as error:
-            raise FileRequestError(f"Invalid request: {error}") from None
+            raise BadRequestError(f"Invalid request: {error}") from None
         return HtmlPlan(markup, BOM if upload.text.startswith(BOM) else ""), markup.texts
     pieces = cut(upload.text, upload.extension)
     return pieces, texts_to_translate(pieces)
@@ -229,7 +224,7 @@ async def load_file(state: AppState, store: CallerStore, download_name: str) -> 
     """(the file's name, its bytes); 400 for a name that is not a download name, 404 when unknown or expired."""
     token, _, name = download_name.partition(".")
     if not _TOKEN.match(token) or not name:
-        raise FileRequestError("Invalid filename")
+        raise BadRequestError("Invalid filename")
     try:
         packed = await store.load(STORE_PREFIX + token)
     except StoreError as error:

@@ -11,10 +11,8 @@ from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
 from service.app.batching import DecodeOptions, QueueFullError, SchedulerClosedError, TranslationScheduler
-from service.app.cost import TooMuchWorkError, check_budget, estimate_forced_work
-from service.app.documents import (
-    unpack,
-)
+from service.app.cost import TooMuchWorkError, WorkEstimate, check_budget, estimate_forced_work
+from service.app.documents import unpack
 from service.app.errors import (
     InvalidInputError,
     NotFoundError,
@@ -25,7 +23,14 @@ from service.app.errors import (
     TranslationTimeoutError,
 )
 from service.app.headers import shown
-from service.app.sentences import TextTranslation, join_alignments, join_translations, split_pairs, split_texts
+from service.app.sentences import (
+    PairPlan,
+    TextTranslation,
+    join_alignments,
+    join_translations,
+    split_pairs,
+    split_texts,
+)
 from service.app.settings import Settings
 from service.app.state import AppState
 from service.app.store import CallerStore, StoreError
@@ -100,9 +105,13 @@ async def force_decode(
     """Each pair split into sentences the same way on both sides and aligned sentence by sentence, or whole where
     the sentence counts differ (service.app.sentences), all rows in one call."""
     languages = (translator.source_language, translator.target_language)
-    split = functools.partial(split_pairs, sources, targets, languages)
-    source_rows, target_rows, plans = await asyncio.to_thread(split)
-    estimate = await asyncio.to_thread(estimate_forced_work, translator, target_rows)  # tokenizing: off the loop
+
+    def split_and_estimate() -> tuple[list[str], list[str], list[PairPlan], WorkEstimate]:
+        source_rows, target_rows, plans = split_pairs(sources, targets, languages)
+        return source_rows, target_rows, plans, estimate_forced_work(translator, target_rows)
+
+    # splitting and tokenizing: off the event loop, in one trip
+    source_rows, target_rows, plans, estimate = await asyncio.to_thread(split_and_estimate)
     try:
         check_budget(estimate, state.settings.max_request_work)
     except TooMuchWorkError as error:

@@ -63,13 +63,21 @@ class Segmentation:
 
     def reassemble(self, outputs: Sequence[str]) -> str:
         """The text with each sentence replaced by its output, every gap kept as it was."""
+        return self.layout(outputs)[0]
+
+    def layout(self, outputs: Sequence[str]) -> tuple[str, list[tuple[int, int]]]:
+        """The reassembled text, and the (start, end) of each output in it."""
         if len(outputs) != len(self.sentences):
             raise ValueError(f"{len(outputs)} outputs for {len(self.sentences)} sentences")
         gaps = self.gaps()
         parts = [gaps[0]]
+        spans = []
+        cursor = len(gaps[0])
         for output, gap in zip(outputs, gaps[1:], strict=True):
             parts += [output, gap]
-        return "".join(parts)
+            spans.append((cursor, cursor + len(output)))
+            cursor += len(output) + len(gap)
+        return "".join(parts), spans
 
 
 def piece_spans(text: str, pieces: Sequence[str]) -> list[tuple[int, int]]:

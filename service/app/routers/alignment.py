@@ -45,15 +45,14 @@ def _alignment_view(result_id: str, index: int, item: dict[str, Any], segment: i
 
 
 def _matrix(item: dict[str, Any]) -> list[list[float]]:
-    """The text's attention: its own, or for a text of several sentences the block diagonal of theirs."""
-    segments = item.get("segments", [])
-    if item.get("attention") is not None or len(segments) <= 1:
-        matrix: list[list[float]] = item["attention"] if item.get("attention") is not None else segments[0]["attention"]
+    """The text's attention: its own (a text of one sentence), or the block diagonal of its sentences'."""
+    if item.get("attention") is not None:
+        matrix: list[list[float]] = item["attention"]
         return matrix
     columns = len(item["source_tokens"])
     rows: list[list[float]] = []
     before = 0
-    for segment in segments:
+    for segment in item["segments"]:
         width = len(segment["source_tokens"])
         rows.extend([0.0] * before + row + [0.0] * (columns - before - width) for row in segment["attention"])
         before += width
@@ -64,13 +63,10 @@ def _svg(document: dict[str, Any], index: int, item: dict[str, Any], segment: in
     part = item if segment is None else item["segments"][segment]
     cells = len(part["source_tokens"]) * len(part["target_tokens"])
     if cells > MAX_SVG_CELLS:
+        several = segment is None and len(item.get("segments", [])) > 1
         raise TooLargeForSvgError(
             f"the matrix has {cells} cells, more than the {MAX_SVG_CELLS} an SVG heatmap may show; use format=json"
-            + (
-                " or ask for one sentence with segment="
-                if segment is None and len(item.get("segments", [])) > 1
-                else ""
-            )
+            + (" or ask for one sentence with segment=" if several else "")
         )
     model = document["model"]
     pair = f"{document['source']}→{document['target']}"
@@ -142,6 +138,6 @@ async def align(request: AlignRequest, service: TranslationServiceDep, store: St
         texts=request.texts, translations=request.translations, source=request.source, target=request.target,
         model=request.model, alignment_method=request.alignment_method,
     )  # fmt: skip
-    published = await service.publish(await service.align(job), store, with_n_best=False, keep=request.store,
+    body = await service.publish(await service.align(job), store, with_n_best=False, keep=request.store,
                                        attention=True)  # fmt: skip
-    return Response(published.body, media_type=JSON_MEDIA_TYPE)
+    return Response(body, media_type=JSON_MEDIA_TYPE)

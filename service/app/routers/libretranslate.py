@@ -19,7 +19,7 @@ from starlette.datastructures import UploadFile
 
 from service.app.deps import ModelsDep, StateDep, StoreDep, TranslationServiceDep
 from service.app.detection import percent
-from service.app.errors import ApiError, is_libretranslate_path
+from service.app.errors import ApiError, BadRequestError, is_libretranslate_path
 from service.app.languages import language_name
 from service.app.schemas import (
     DetectedLanguage,
@@ -99,11 +99,6 @@ class LibreTranslateSettings(BaseModel):
     }]})  # fmt: skip
 
 
-class _BadRequest(ApiError):
-    status_code = 400
-    code = "bad_request"
-
-
 def _collect(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Form fields as a dict; `q` given several times becomes a list, like a JSON list."""
     fields: dict[str, Any] = {}
@@ -137,7 +132,7 @@ def _normalised(fields: dict[str, Any]) -> dict[str, Any]:
     alternatives = fields.get("alternatives")
     if isinstance(alternatives, str):
         if not _DIGITS.fullmatch(alternatives):
-            raise _BadRequest("Invalid request: alternatives parameter is not a number")
+            raise BadRequestError("Invalid request: alternatives parameter is not a number")
         fields["alternatives"] = int(alternatives)
     return fields
 
@@ -157,7 +152,7 @@ async def _read_body_fields(request: Request) -> dict[str, Any]:
         if _is_json(media_type):
             data = json.loads(body) if body else {}
             if not isinstance(data, dict):
-                raise _BadRequest("Invalid request: the JSON body must be an object")
+                raise BadRequestError("Invalid request: the JSON body must be an object")
             return data
         if media_type == "multipart/form-data":
             form = await request.form()
@@ -165,9 +160,9 @@ async def _read_body_fields(request: Request) -> dict[str, Any]:
         text = body.decode("utf-8")
         return _collect(parse_qsl(text, keep_blank_values=True, encoding="utf-8", errors="strict"))
     except UnicodeDecodeError as error:
-        raise _BadRequest(f"Invalid request: the body is not valid UTF-8 ({error.reason})") from None
+        raise BadRequestError(f"Invalid request: the body is not valid UTF-8 ({error.reason})") from None
     except json.JSONDecodeError as error:
-        raise _BadRequest(f"Invalid request: malformed JSON: {error.msg} at {error.pos}") from None
+        raise BadRequestError(f"Invalid request: malformed JSON: {error.msg} at {error.pos}") from None
 
 
 def _parse(fields: dict[str, Any], *, typed: bool) -> LibreTranslateRequest:
@@ -178,19 +173,19 @@ def _parse(fields: dict[str, Any], *, typed: bool) -> LibreTranslateRequest:
         first = error.errors()[0]
         name = ".".join(str(part) for part in first["loc"]) or "body"
         if first["type"] == "missing":
-            raise _BadRequest(f"Invalid request: missing {name} parameter") from None
-        raise _BadRequest(f"Invalid request: {name}: {first['msg']}") from None
+            raise BadRequestError(f"Invalid request: missing {name} parameter") from None
+        raise BadRequestError(f"Invalid request: {name}: {first['msg']}") from None
 
 
-def _texts(request: LibreTranslateRequest) -> list[str]:
-    texts = [request.q] if isinstance(request.q, str) else list(request.q)
-    if not texts:
-        raise _BadRequest("Invalid request: missing q parameter")
+def _usable_q(q: str | list[str]) -> list[str]:
+    """The texts of `q`; 400 when the list is empty, or a text is empty or not valid text."""
+    if q == []:
+        raise BadRequestError("Invalid request: missing q parameter")
     try:
-        usable_texts(request.q)
+        usable_texts(q)
     except ValueError as error:
-        raise _BadRequest(f"Invalid request: {str(error).replace('text', 'q', 1)}") from None
-    return texts
+        raise BadRequestError(f"Invalid request: {str(error).replace('text', 'q', 1)}") from None
+    return [q] if isinstance(q, str) else list(q)
 
 
 def _distinct_alternatives(translation: Translation) -> list[str]:
@@ -220,7 +215,7 @@ def _detected(detection: Detection) -> dict[str, Any]:
 async def libretranslate_translate(http_request: Request, service: TranslationServiceDep) -> JSONResponse:
     request = _parse(await _read_fields(http_request), typed=_is_json(_media_type(http_request)))
     job = TranslationJob(
-        texts=_texts(request), source=request.source, target=request.target, text_format=request.format,
+        texts=_usable_q(request.q), source=request.source, target=request.target, text_format=request.format,
         n_best=request.alternatives + 1, one_source=False, field="q",
     )  # fmt: skip
     outcome = await service.translate(job)
@@ -248,17 +243,13 @@ _DETECT_SCHEMA: dict[str, Any] = {
 
 def _detect_texts(fields: dict[str, Any]) -> list[str]:
     if not isinstance(fields.get("api_key", ""), str | None):
-        raise _BadRequest("Invalid request: api_key must be a string")
+        raise BadRequestError("Invalid request: api_key must be a string")
     q = fields.get("q")
-    if q is None or q == [] or q == "":
-        raise _BadRequest("Invalid request: missing q parameter")
+    if q is None or q == "":
+        raise BadRequestError("Invalid request: missing q parameter")
     if not isinstance(q, str) and not (isinstance(q, list) and all(isinstance(text, str) for text in q)):
-        raise _BadRequest("Invalid request: q must be a string or a list of strings")
-    try:
-        usable_texts(q)
-    except ValueError as error:
-        raise _BadRequest(f"Invalid request: {str(error).replace('text', 'q', 1)}") from None
-    return [q] if isinstance(q, str) else q
+        raise BadRequestError("Invalid request: q must be a string or a list of strings")
+    return _usable_q(q)
 
 
 @router.post(
@@ -318,7 +309,7 @@ _FILE_FORM_SCHEMA: dict[str, Any] = {
 async def _file_fields(request: Request) -> tuple[dict[str, Any], UploadFile | None]:
     """The multipart form's text fields (with the query string's for those it lacks) and its `file`."""
     if _media_type(request) != "multipart/form-data":
-        raise _BadRequest("Invalid request: send the file as multipart/form-data")
+        raise BadRequestError("Invalid request: send the file as multipart/form-data")
     form = await request.form()
     fields = _collect(list(request.query_params.multi_items()))
     fields.update({key: value for key, value in form.multi_items() if isinstance(value, str)})
@@ -329,7 +320,7 @@ async def _file_fields(request: Request) -> tuple[dict[str, Any], UploadFile | N
 def _required(fields: dict[str, Any], name: str) -> str:
     value = fields.get(name)
     if not isinstance(value, str) or not value:
-        raise _BadRequest(f"Invalid request: missing {name} parameter")
+        raise BadRequestError(f"Invalid request: missing {name} parameter")
     return value
 
 
@@ -352,7 +343,7 @@ async def libretranslate_translate_file(
     bytes (service/text/office.py). The file is downloadable for as long as results are kept."""
     fields, upload = await _file_fields(http_request)
     if upload is None:
-        raise _BadRequest("Invalid request: missing file parameter")
+        raise BadRequestError("Invalid request: missing file parameter")
     source, target = _required(fields, "source"), _required(fields, "target")
     content = await upload.read()
     name = await translate_file(service, store, read_upload(upload.filename or "", content), source, target)

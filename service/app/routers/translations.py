@@ -34,10 +34,10 @@ def translation_job(request: TranslateRequest) -> TranslationJob:
 )
 async def translate(request: TranslateRequest, service: TranslationServiceDep, store: StoreDep) -> Response:
     outcome = await service.translate(translation_job(request))
-    published = await service.publish(
+    body = await service.publish(
         outcome, store, with_n_best=request.n_best > 1, keep=request.store, attention=request.attention
     )
-    return Response(published.body, media_type=JSON_MEDIA_TYPE)
+    return Response(body, media_type=JSON_MEDIA_TYPE)
 
 
 def _strip_attention(body: bytes) -> bytes:
