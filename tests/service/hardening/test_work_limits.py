@@ -187,6 +187,9 @@ def test_the_worst_admitted_requests_stay_under_the_memory_limit(shipped_models:
     with serve_process(shipped_models, tmp_path) as server, ThreadPoolExecutor(2) as pool:
         too_much = _translate(server, {**shapes[0], "text": [NUMBERS] * 5})
         assert too_much.status_code == 413
+        # 5,000 letters, 5,000 pieces: read in parts of 256, their worst case is over the budget even at beam 1
+        unspaced = _translate(server, {"text": "a" * 5000, "beam_size": 1})
+        assert unspaced.status_code == 413 and unspaced.json()["error"]["code"] == "too_much_work"
         # a text of the most characters allowed, in sentences, at the model's own beam: translated, every sentence
         document = _translate(server, {"text": paragraphs, "store": False})
         assert document.status_code == 200, document.text[:300]
