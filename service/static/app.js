@@ -521,23 +521,20 @@ function renderSentences() {
   const items = result.translations || [];
   const total = sentenceCount(result);
   const cards = [];
+  let number = 0;
   items.forEach((item, index) => {
     const segments = item.segments || [];
     if (segments.length <= 1) {
-      cards.push(renderSentence(result, item, { index, segment: null }, cards.filter(isCard).length, total));
+      cards.push(renderSentence(result, item, { index, segment: null }, number++, total));
       return;
     }
     cards.push(renderWholeText(result, item));
     segments.forEach((segment, k) => {
       const sentence = { ...segment, alignment_method: item.alignment_method };
-      cards.push(renderSentence(result, sentence, { index, segment: k }, cards.filter(isCard).length, total));
+      cards.push(renderSentence(result, sentence, { index, segment: k }, number++, total));
     });
   });
   replaceChildren(elements.sentences, cards);
-}
-
-function isCard(element) {
-  return element.dataset.testid === "sentence";
 }
 
 function showResult(result) {
