@@ -98,6 +98,7 @@ class Estimator:
         return estimate_work(
             self.translator, self.rows(texts), beam, None, settings.output_length_cap,
             slice_work=settings.batch_slice_work, max_sentences=settings.max_batch_size,
+            light_work=settings.light_request_work,
         ).total  # fmt: skip
 
     def most_admitted(self, text: str, beam: int) -> int:

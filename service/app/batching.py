@@ -15,11 +15,11 @@ Cost: before a request is admitted its work is estimated in decoder row-steps (s
 estimate is then charged to the caller (service/app/caller_context.py), and a caller out of row-steps is refused
 with `WorkRateLimitedError` (429).
 
-Fairness: a request whose estimate fits in one slice (`slice_work` row-steps) is light, and light requests
-share batches freely. A heavier one is decoded in slices of at most `slice_work` row-steps holding only its own
-sentences, never on more than one worker at a time, and heavy requests together hold at most `workers - 1`
-workers, so that light requests always find one free (with two workers or more). Among waiting requests the one
-that has had the least work dispatched goes first.
+Fairness: a request whose estimate is at most `light_work` row-steps is light, and light requests share batches
+freely. A heavier one is decoded in slices of at most `slice_work` row-steps holding only its own sentences
+(larger than light requests, so that its sentences share steps), never on more than one worker at a time, and
+heavy requests together hold at most `workers - 1` workers, so that light requests always find one free (with
+two workers or more). Among waiting requests the one that has had the least work dispatched goes first.
 
 Dropping: a request that stops waiting (timeout, disconnect, shutdown) cancels its sentences; those still
 queued are never decoded and those being decoded leave the batch at the next decoder step (`wanted`), so the
@@ -106,6 +106,13 @@ class WorkLimits:
     length_cap: int = MAX_OUTPUT_PIECES  # most output pieces of the automatic length limit
     request_work: int | None = None  # most decoder row-steps per request; None: no limit
     slice_work: int | None = None  # most decoder row-steps per batch of a heavy request; None: no slicing
+    light_work: int | None = None  # most decoder row-steps of a light request; None: slice_work
+
+    def is_light(self, work: int) -> bool:
+        """Whether a request of `work` row-steps may share batches with other requests."""
+        if self.slice_work is None:
+            return True
+        return work <= (self.slice_work if self.light_work is None else self.light_work)
 
 
 class TranslationScheduler(Protocol):
@@ -159,7 +166,7 @@ class _SchedulerBase:
         """The request's work; raises TooMuchWorkError (before it is admitted) when it is over the budget."""
         estimate = estimate_work(
             translator, texts, options.beam_size, options.max_length, self._limits.length_cap,
-            slice_work=self._limits.slice_work, max_sentences=self._max_sentences,
+            slice_work=self._limits.slice_work, max_sentences=self._max_sentences, light_work=self._limits.light_work,
         )  # fmt: skip
         if self._limits.request_work is not None:
             try:
@@ -389,8 +396,7 @@ class BatchingScheduler(_SchedulerBase):
         await self._charge(estimate.total)
         self._admit(len(texts))
         loop = asyncio.get_running_loop()
-        slice_work = self._limits.slice_work
-        request = _Request(estimate.total, light=slice_work is None or estimate.total <= slice_work)
+        request = _Request(estimate.total, light=self._limits.is_light(estimate.total))
         jobs = [
             _Job(translator, options, text, loop.create_future(), request, work)
             for text, work in zip(texts, estimate.per_text, strict=True)

@@ -62,11 +62,14 @@ def text_work(translator: Translator, text: str, beam_size: int, max_length: int
     return TextWork(beam_size, steps + 1)
 
 
-def plan_batches(costs: Sequence[int], slice_work: int | None, max_sentences: int) -> list[list[int]]:
-    """Text indices per batch, as the scheduler forms them: a request within one slice in batches of
-    `max_sentences`; a heavier one first-fit, in order, into slices of at most `slice_work` (at least one text)."""
+def plan_batches(
+    costs: Sequence[int], slice_work: int | None, max_sentences: int, light_work: int | None = None
+) -> list[list[int]]:
+    """Text indices per batch, as the scheduler forms them: a light request (at most `light_work` row-steps in all;
+    `slice_work` when that is None) in batches of `max_sentences`; a heavier one first-fit, in order, into slices of
+    at most `slice_work` (at least one text)."""
     order = list(range(len(costs)))
-    if slice_work is None or sum(costs) <= slice_work:
+    if slice_work is None or sum(costs) <= (slice_work if light_work is None else light_work):
         return [order[start : start + max_sentences] for start in range(0, len(order), max_sentences)]
     batches: list[list[int]] = []
     left = order
@@ -115,10 +118,11 @@ def estimate_work(
     *,
     slice_work: int | None = None,
     max_sentences: int = 32,
+    light_work: int | None = None,
 ) -> WorkEstimate:
     works = [text_work(translator, text, beam_size, max_length, cap) for text in texts]
     per_call = max(1, min(max_sentences, translator.max_batch_rows // beam_size))  # the runtime's own chunks
-    return WorkEstimate(works, plan_batches([work.alone for work in works], slice_work, per_call))
+    return WorkEstimate(works, plan_batches([work.alone for work in works], slice_work, per_call, light_work))
 
 
 def estimate_forced_work(translator: Translator, targets: Sequence[str], *, max_sentences: int = 32) -> WorkEstimate:

@@ -127,7 +127,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         workers=settings.batch_workers,
         max_batch_size=settings.max_batch_size,
         window_seconds=settings.batch_window_seconds,
-        limits=WorkLimits(settings.output_length_cap, settings.max_request_work, settings.batch_slice_work),
+        limits=WorkLimits(
+            settings.output_length_cap,
+            settings.max_request_work,
+            settings.batch_slice_work,
+            light_work=settings.light_request_work,
+        ),
         work_limiter=work_limiter,
     )
     await state.scheduler.start()

@@ -89,11 +89,19 @@ class Settings(BaseSettings):
         "size x (output length limit + 1), plus the steps' own cost); beyond it 413 before anything is decoded. The "
         "default admits a text of max_chars (5,000) characters of short sentences at beam 4 (test_work_limits.py).",
     )
-    batch_slice_work: int = Field(
+    light_request_work: int = Field(
         default=2_000,
         ge=1,
-        description="A request needing more decoder row-steps than this is decoded in slices of at most this many, "
-        "on one worker at a time, so that light requests are decoded beside it.",
+        description="A request needing at most this many decoder row-steps is light: its sentences share batches "
+        "with other light requests. A heavier one is decoded in slices of its own (batch_slice_work), on one worker "
+        "at a time, and heavy requests leave a worker to light ones, so single sentences keep their latency.",
+    )
+    batch_slice_work: int = Field(
+        default=8_000,
+        ge=1,
+        description="Most decoder row-steps in one slice of a heavy request. Larger slices decode its sentences in "
+        "fewer, fuller steps (each step costs about as much as 8 more rows); smaller ones let other heavy requests "
+        "and a shutdown in sooner.",
     )
 
     # Batching

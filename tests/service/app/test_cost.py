@@ -39,6 +39,9 @@ def test_light_requests_are_cut_by_sentences_and_heavy_ones_into_slices() -> Non
     assert plan_batches([10] * 5, 100, 2) == [[0, 1], [2, 3], [4]], "within one slice"
     assert plan_batches([60, 50, 30, 70, 10], 100, 32) == [[0, 2, 4], [1], [3]], "first fit, in order"
     assert plan_batches([500, 20], 100, 32) == [[0], [1]], "a text over the slice is a slice of its own"
+    assert plan_batches([60, 50, 30], 200, 32, light_work=100) == [[0, 1, 2]], "heavy: one slice of 200"
+    assert plan_batches([60, 50, 30], 100, 32, light_work=200) == [[0, 1, 2]], "light: batches, not slices"
+    assert plan_batches([60, 50, 30, 70], 150, 32, light_work=100) == [[0, 1, 2], [3]]
 
 
 def test_the_refusal_names_the_need_the_limit_and_the_excess(translator: Any) -> None:

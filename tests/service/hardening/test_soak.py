@@ -11,7 +11,7 @@ result store never holds more than its cap (HEED_STORE_MAX_ENTRIES=2000, well un
 The figures are printed.
 
 `test_soak_mixed` is the mixed run: light clients send single sentences, first alone, then beside heavy
-clients each sending heavy requests (6,168 row-steps, over HEED_BATCH_SLICE_WORK, so decoded in slices).
+clients each sending heavy requests (6,168 row-steps, over HEED_LIGHT_REQUEST_WORK, so decoded in slices).
 What must hold: every request answers 200; light requests keep their median latency within 4 times (plus
 0.1 s) of their median alone; resident memory stays under the Kubernetes limit. `HEED_SOAK_MIXED_SECONDS`
 (default 60) is the length of each phase.

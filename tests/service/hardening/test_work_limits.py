@@ -21,7 +21,9 @@ from typing import Any
 import httpx
 import pytest
 
-from service.app.cost import STEP_COST_ROWS
+from service.app.cost import STEP_COST_ROWS, estimate_work
+from service.app.settings import Settings
+from service.runtime import Translator
 from tests.service.app.conftest import LiveServer, live_server, server_settings
 from tests.service.app.test_operations import metric_samples, sample_value
 from tests.service.hardening.conftest import REPO, ServeProcess, serve_process
@@ -48,7 +50,14 @@ needs_shipped = pytest.mark.skipif(
 def budget_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     folder = tmp_path_factory.mktemp("budget")
     with live_server(
-        server_settings(models_dir, folder, max_request_work=5_000, output_length_cap=100, batch_slice_work=10**6)
+        server_settings(
+            models_dir,
+            folder,
+            max_request_work=5_000,
+            output_length_cap=100,
+            batch_slice_work=10**6,
+            light_request_work=10**6,
+        )
     ) as live:
         yield live
 
@@ -173,22 +182,40 @@ def _paragraphs_of(characters: int) -> str:
     return layout(sentences)
 
 
+def _most_admitted(text: str, beam: int) -> int:
+    """How many copies of `text` one request may hold under the default limits, as the server estimates it."""
+    translator, defaults = Translator.load(SHIPPED_EN_DE), Settings()
+
+    def work(count: int) -> int:
+        return estimate_work(
+            translator, [text] * count, beam, None, defaults.output_length_cap,
+            slice_work=defaults.batch_slice_work, max_sentences=defaults.max_batch_size,
+            light_work=defaults.light_request_work,
+        ).total  # fmt: skip
+
+    count = 1
+    while work(count + 1) <= defaults.max_request_work:
+        count += 1
+    return count
+
+
 @needs_shipped
 def test_the_worst_admitted_requests_stay_under_the_memory_limit(shipped_models: Path, tmp_path: Path) -> None:
-    """Default limits. Each shape fills the budget (25,000) its own way; two run at once, one per batch worker.
-    NUMBERS at beam b costs 257 x (b + 8) row-steps (each text is a slice of its own)."""
+    """Default limits. Each shape fills the budget (25,000) its own way, as many texts as it admits (NUMBERS at
+    beam 16: 4 texts of 257 x (16 + 8) row-steps, each a slice of its own); two run at once, one per batch worker."""
     shapes = [
-        {"text": [NUMBERS] * 4, "beam_size": 16, "n_best": 16},
-        {"text": [NUMBERS] * 8, "beam_size": 4, "n_best": 4},
-        {"text": [NUMBERS] * 10, "beam_size": 1},
-        {"text": [LETTERS] * 8, "beam_size": 4, "n_best": 4},
+        {"text": [NUMBERS] * _most_admitted(NUMBERS, 16), "beam_size": 16, "n_best": 16},
+        {"text": [NUMBERS] * _most_admitted(NUMBERS, 4), "beam_size": 4, "n_best": 4},
+        {"text": [NUMBERS] * _most_admitted(NUMBERS, 1), "beam_size": 1},
+        {"text": [LETTERS] * _most_admitted(LETTERS, 4), "beam_size": 4, "n_best": 4},
     ]
+    assert len(shapes[0]["text"]) == 4
     paragraphs = _paragraphs_of(5000)
     with serve_process(shipped_models, tmp_path) as server, ThreadPoolExecutor(2) as pool:
         too_much = _translate(server, {**shapes[0], "text": [NUMBERS] * 5})
         assert too_much.status_code == 413
-        # 5,000 letters, 5,000 pieces: read in parts of 256, their worst case is over the budget even at beam 1
-        unspaced = _translate(server, {"text": "a" * 5000, "beam_size": 1})
+        # 5,000 letters, 5,000 pieces: read in parts of 256, their worst case is over the budget at the model's beam
+        unspaced = _translate(server, {"text": "a" * 5000})
         assert unspaced.status_code == 413 and unspaced.json()["error"]["code"] == "too_much_work"
         # a text of the most characters allowed, in sentences, at the model's own beam: translated, every sentence
         document = _translate(server, {"text": paragraphs, "store": False})

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from service.app.cost import estimate_work
+from service.app.settings import Settings
 from service.runtime import Translator
 from tests.service.app.conftest import LiveServer, live_server, server_settings
 from tests.tiny_corpus import PAIRS
@@ -23,7 +24,11 @@ TEXTS = [source for source, _ in PAIRS[:8]]
 def request_work(tiny_bundle: Path) -> int:
     """What TEXTS cost at beam 4 under the default limits, as the server estimates it."""
     translator = Translator.load(tiny_bundle)
-    return estimate_work(translator, TEXTS, 4, None, 256, slice_work=2_000, max_sentences=32).total
+    defaults = Settings()
+    return estimate_work(
+        translator, TEXTS, 4, None, defaults.output_length_cap, slice_work=defaults.batch_slice_work,
+        max_sentences=defaults.max_batch_size, light_work=defaults.light_request_work,
+    ).total  # fmt: skip
 
 
 def _servers(models_dir: Path, folder: Path, per_minute: int, **overrides: Any) -> Any:
