@@ -28,6 +28,8 @@ swapped or misplaced weight moves them by 0.5 or more.
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +40,8 @@ import onnx
 import torch
 from onnx import helper, numpy_helper
 
+from model.checkpoint import build_payload, save_checkpoint
+from model.cli import OneLineParser, UsageError
 from model.model import ModelConfig, Seq2Seq
 from service.runtime.graphs import session_options
 from service.runtime.manifest import INT8_DYNAMIC, QUANTIZATIONS
@@ -354,3 +358,52 @@ def check_against_bundle(rebuilt: RebuiltModel, bundle: Path) -> float:
         detail = ", ".join(f"{name} by {value:.2e} (> {allowed[name]:g})" for name, value in beyond.items())
         raise RebuildError(f"the rebuilt model differs from {bundle}'s graphs: {detail}")
     return max(differences.values())
+
+
+def tied_for_training(rebuilt: RebuiltModel) -> Seq2Seq:
+    """The rebuilt network with its embeddings tied again, as it was trained: an int8 bundle's two copies of the
+    shared matrix become one, the output projection's (quantized per channel, so the closer of the two)."""
+    untied = rebuilt.model
+    model = Seq2Seq(untied.config)
+    weights = dict(untied.state_dict())
+    if untied.config.tie_embeddings:
+        weights["decoder.embedding.weight"] = weights["generator.weight"]
+    model.load_state_dict(weights, strict=True)
+    return model
+
+
+def write_checkpoint(bundle: Path, out: Path) -> None:
+    """A training checkpoint (model/checkpoint.py) of the bundle's network and vocabularies, to start a
+    fine-tuning run from (`python -m model.train --init-from OUT`)."""
+    rebuilt = rebuild_model(bundle)
+    manifest = rebuilt.manifest
+    check_against_bundle(rebuilt, bundle)
+    model = tied_for_training(rebuilt)
+    tokenizers = {side: (bundle / manifest["tokenizers"][side]).read_bytes() for side in ("source", "target")}
+    origin = {"name": manifest["name"], "version": manifest["version"], "quantization": manifest.get("quantization")}
+    payload = build_payload(
+        model, manifest["source_language"], manifest["target_language"], tokenizers["source"], tokenizers["target"],
+        train_args={}, progress={}, rebuilt_from=origin,
+    )  # fmt: skip
+    save_checkpoint(out, payload)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = OneLineParser(
+        prog="python -m bench.rebuild",
+        description="Write a bundle's network (int8 weights dequantized to float32) as a training checkpoint.",
+    )
+    parser.add_argument("bundle", type=Path, help="bundle folder, e.g. artifacts/en-de")
+    parser.add_argument("--checkpoint-out", type=Path, required=True, help="the checkpoint to write")
+    try:
+        options = parser.parse_args(argv)
+        write_checkpoint(options.bundle, options.checkpoint_out)
+    except (UsageError, RebuildError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"wrote {options.checkpoint_out}: {options.bundle}'s network and vocabularies")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -60,6 +60,11 @@ def build_parser() -> OneLineParser:
     for name in ("train-src", "train-tgt", "valid-src", "valid-tgt"):
         data.add_argument(f"--{name}", required=True, help="plain or gzipped text, one sentence per line")
     data.add_argument("--out", required=True, help="run folder; resumed when it holds last.pt")
+    data.add_argument(
+        "--init-from", default=None,
+        help="start a new run from this checkpoint's weights and vocabularies (fine-tuning: a fresh optimizer, the "
+        "checkpoint's model options); python -m bench.rebuild BUNDLE --checkpoint-out FILE writes one from a bundle",
+    )  # fmt: skip
     data.add_argument("--src-vocab-size", type=int, default=8000)
     data.add_argument("--tgt-vocab-size", type=int, default=8000)
     data.add_argument("--spm-model-type", choices=("unigram", "bpe"), default="unigram")
@@ -155,6 +160,14 @@ def drop_words(ids: torch.Tensor, rate: float) -> torch.Tensor:
     return ids.masked_fill(droppable & (torch.rand(ids.shape) < rate), UNK_ID)
 
 
+def fresh_progress(lr: float) -> dict[str, Any]:
+    """A run's bookkeeping before its first batch."""
+    return {
+        "epoch": 0, "batch": 0, "step": 0, "best_bleu": -1.0, "best_epoch": 0,
+        "stalled": 0, "lr": lr, "elapsed_seconds": 0.0, "history": [], "done": False,
+    }  # fmt: skip
+
+
 class Trainer:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -165,6 +178,8 @@ class Trainer:
         resume = self.out / "last.pt"
         if resume.is_file():
             self._resume(resume)
+        elif args.init_from:
+            self._start_from(Path(args.init_from))
         else:
             self._start_fresh()
         self.encoded = encode_corpus(self.train_pairs, self.src_sp, self.tgt_sp, args.max_len)
@@ -202,11 +217,23 @@ class Trainer:
         )
         self.model = Seq2Seq(config)
         self.optimizer = self._make_optimizer()
-        self.progress: dict[str, Any] = {
-            "epoch": 0, "batch": 0, "step": 0, "best_bleu": -1.0, "best_epoch": 0,
-            "stalled": 0, "lr": args.lr, "elapsed_seconds": 0.0, "history": [], "done": False,
-        }  # fmt: skip
+        self.progress: dict[str, Any] = fresh_progress(args.lr)
         self.out.mkdir(parents=True, exist_ok=True)
+
+    def _start_from(self, path: Path) -> None:
+        """A new run whose first weights and vocabularies are a checkpoint's (a finished run's, or a bundle's)."""
+        args = self.args
+        loaded = load_checkpoint(path)
+        if (loaded.src_lang, loaded.tgt_lang) != (args.src_lang, args.tgt_lang):
+            raise CheckpointError(f"{path} is {loaded.src_lang}-{loaded.tgt_lang}, not {args.src_lang}-{args.tgt_lang}")
+        torch.manual_seed(args.seed)
+        self.model, self.src_sp, self.tgt_sp = loaded.model, loaded.src_sp, loaded.tgt_sp
+        self.src_spm, self.tgt_spm = loaded.src_spm_bytes, loaded.tgt_spm_bytes
+        self.model.train()
+        self.optimizer = self._make_optimizer()
+        self.progress = fresh_progress(args.lr)
+        self.out.mkdir(parents=True, exist_ok=True)
+        print(f"starting from the weights of {path}", file=sys.stderr)
 
     def _resume(self, path: Path) -> None:
         loaded = load_checkpoint(path)

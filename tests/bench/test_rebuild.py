@@ -223,3 +223,33 @@ def test_a_conditional_decoder_int8_bundle_rebuilds_and_passes_its_check(
         assert rebuilt.model.config.decoder == "conditional"
         assert rebuilt.model.decoder.query_rnn is not None
         check_against_bundle(rebuilt, bundle)
+
+
+def test_a_bundle_becomes_a_training_checkpoint_with_its_embeddings_tied_again(
+    tiny_int8_bundle: Path, rebuilt_int8: Any, tmp_path: Path
+) -> None:
+    from bench.rebuild import main
+    from model.checkpoint import load_checkpoint
+
+    out = tmp_path / "from-bundle.pt"
+    assert main([str(tiny_int8_bundle), "--checkpoint-out", str(out)]) == 0
+    loaded = load_checkpoint(out)
+    model = loaded.model
+    assert model.generator.weight is model.decoder.embedding.weight, "tied, as the network was trained"
+    assert torch.equal(model.generator.weight, rebuilt_int8.model.generator.weight), "the projection's copy"
+    untied = dict(rebuilt_int8.model.state_dict())
+    for name, weight in model.state_dict().items():
+        if name != "decoder.embedding.weight":
+            assert torch.equal(weight, untied[name]), name
+    assert loaded.src_spm_bytes == (tiny_int8_bundle / "source.spm").read_bytes()
+    assert loaded.tgt_spm_bytes == (tiny_int8_bundle / "target.spm").read_bytes()
+    assert (loaded.src_lang, loaded.tgt_lang) == ("en", "de")
+    assert loaded.raw["rebuilt_from"]["name"] == "en-de-int8"
+
+
+def test_a_folder_that_is_no_bundle_gives_no_checkpoint(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from bench.rebuild import main
+
+    assert main([str(tmp_path), "--checkpoint-out", str(tmp_path / "x.pt")]) == 2
+    assert "no readable manifest.json" in capsys.readouterr().err
+    assert not (tmp_path / "x.pt").exists()

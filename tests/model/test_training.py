@@ -144,3 +144,33 @@ def test_bad_input_exits_non_zero_with_one_line_and_no_traceback(tmp_path: Path,
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and expected in lines[0], result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_run_started_from_a_checkpoint_begins_with_its_weights_and_vocabularies(
+    tiny_corpus: tuple[Path, Path], tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """Fine-tuning: at a learning rate too small to move anything, one epoch leaves the weights where they started
+    and validates as the finished model does, far above what one epoch from scratch reaches."""
+    start = load_checkpoint(tiny_checkpoint)
+    out = tmp_path / "tuned"
+    assert (
+        main(train_args(tiny_corpus, out, "--epochs", "1", "--lr", "1e-12", "--init-from", str(tiny_checkpoint))) == 0
+    )
+    tuned = load_checkpoint(out / "last.pt")
+    assert tuned.src_spm_bytes == start.src_spm_bytes and tuned.tgt_spm_bytes == start.tgt_spm_bytes
+    weights = tuned.model.state_dict()
+    for name, weight in start.model.state_dict().items():
+        assert torch.allclose(weight, weights[name], atol=1e-6), name
+    assert tuned.progress["epoch"] == 1 and len(tuned.progress["history"]) == 1
+    assert tuned.progress["history"][0]["comparable_bleu"] > 90
+    assert main(train_args(tiny_corpus, tmp_path / "scratch", "--epochs", "1")) == 0
+    assert load_checkpoint(tmp_path / "scratch" / "last.pt").progress["best_bleu"] < 50
+
+
+def test_a_checkpoint_of_another_language_pair_is_refused(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    corpus = tmp_path / "c.en", tmp_path / "c.fr"
+    for path in corpus:
+        path.write_text("a b c\n", encoding="utf-8")
+    args = train_args(corpus, tmp_path / "out", "--init-from", str(tiny_checkpoint))
+    args[args.index("de")] = "fr"
+    assert main(args) == 2
