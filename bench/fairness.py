@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 
 from bench.httpload import LoadResult, build_request, run_closed_loop
+from bench.report import print_json_report
 from bench.servers import LOCALHOST, heed_arguments, launch
 from bench.stats import LatencySummary, ratio
 from bench.workload import TRANSLATE_PATH, count_translation, default_sentences_path, read_sentences
@@ -109,10 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the report here as JSON")
     options = parser.parse_args(argv)
     report = run(options)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if options.out is not None:
-        options.out.write_text(text + "\n", encoding="utf-8")
+    print_json_report(report, options.out)
     return 0 if report["light_alone"]["errors"] + report["light_beside_heavy"]["errors"] == 0 else 1
 
 

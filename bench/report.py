@@ -425,3 +425,11 @@ def write_reports(report: dict[str, Any], folder: Path, stem: str) -> tuple[Path
     json_path.write_text(json.dumps(rounded(report), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     markdown_path.write_text(render_markdown(report), encoding="utf-8")
     return json_path, markdown_path
+
+
+def print_json_report(report: dict[str, Any], out: Path | None) -> None:
+    """A tool's report as indented JSON on stdout, and in `out` too when given."""
+    text = json.dumps(report, indent=2)
+    print(text)
+    if out is not None:
+        out.write_text(text + "\n", encoding="utf-8")

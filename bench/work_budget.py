@@ -20,7 +20,6 @@ ratios within one run.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import httpx
 
+from bench.report import print_json_report
 from bench.servers import ServerProcess, heed_arguments, launch
 from bench.workload import SHARED_RAW, TRANSLATE_PATH, read_sentences
 from service.app.cost import estimate_work
@@ -177,10 +177,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the report here as JSON")
     options = parser.parse_args(argv)
     report = run(options)
-    text = json.dumps(report, indent=2)
-    print(text)
-    if options.out is not None:
-        options.out.write_text(text + "\n", encoding="utf-8")
+    print_json_report(report, options.out)
     return 0
 
 
