@@ -87,7 +87,7 @@ ALIGNMENT_METHOD_DESCRIPTION = (
     "How word links are read from the attention (Pharaoh `alignment`): target-argmax (each target word's "
     "strongest source word), source-argmax (each source word's strongest target word), their intersection, "
     "union or grow-diag-final-and, or threshold (every link weight above 0.3). Default source-argmax, the lowest "
-    "alignment error rate on the caption gold sets (README: How right the alignments are)."
+    "mean alignment error rate over the shipped models' caption gold sets (README: How right the alignments are)."
 )
 
 
