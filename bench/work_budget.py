@@ -32,11 +32,10 @@ import httpx
 from bench.report import print_json_report
 from bench.servers import ServerProcess, heed_arguments, launch
 from bench.workload import SHARED_RAW, TRANSLATE_PATH, read_sentences
-from service.app.cost import estimate_work
-from service.app.sentences import split_texts
+from service.app.batching import WorkLimits
 from service.app.settings import Settings
+from service.app.translation import sentence_rows
 from service.runtime import Translator
-from service.runtime.tokenizer import MAX_SOURCE_PIECES
 
 ALIGNMENT_GOLD = SHARED_RAW.parents[1] / "alignment-gold"
 PROSE = {"en-de": "europarl.en-de.en", "en-fr": "hansards.en-fr.en"}
@@ -86,27 +85,22 @@ class Estimator:
     def __init__(self, translator: Translator, settings: Settings) -> None:
         self.translator = translator
         self.settings = settings
+        self.limits = WorkLimits.from_settings(settings)
 
     def rows(self, texts: Sequence[str]) -> list[str]:
-        tokenizer = self.translator.source_tokenizer
-        return split_texts(
-            texts, self.translator.source_language, lambda row: tokenizer.count(row) <= MAX_SOURCE_PIECES
-        )[0]
+        return sentence_rows(self.translator, texts)[0]
+
+    def work_of_rows(self, rows: Sequence[str], beam: int) -> int:
+        return self.limits.estimate(self.translator, rows, beam, None, self.settings.max_batch_size).total
 
     def work(self, texts: Sequence[str], beam: int) -> int:
-        settings = self.settings
-        return estimate_work(
-            self.translator, self.rows(texts), beam, None, settings.output_length_cap,
-            slice_work=settings.batch_slice_work, max_sentences=settings.max_batch_size,
-            light_work=settings.light_request_work,
-        ).total  # fmt: skip
+        return self.work_of_rows(self.rows(texts), beam)
 
     def most_admitted(self, text: str, beam: int) -> int:
         """How many copies of `text` one request may hold within the budget (at least 1)."""
+        rows, budget = self.rows([text]), self.settings.max_request_work
         count = 1
-        while (
-            count < self.settings.max_texts and self.work([text] * (count + 1), beam) <= self.settings.max_request_work
-        ):
+        while count < self.settings.max_texts and self.work_of_rows(rows * (count + 1), beam) <= budget:
             count += 1
         return count
 
@@ -115,7 +109,7 @@ def _document(estimator: Estimator, name: str, text: str, beam: int) -> dict[str
     rows = estimator.rows([text])
     pieces = sum(estimator.translator.source_tokenizer.count(row) for row in rows)
     return {"text": name, "characters": len(text), "sentences": len(rows), "source_pieces": pieces, "beam": beam,
-            "estimate": estimator.work([text], beam)}  # fmt: skip
+            "estimate": estimator.work_of_rows(rows, beam)}  # fmt: skip
 
 
 def _send(server: ServerProcess, pair: tuple[str, str], texts: list[str], beam: int) -> dict[str, Any]:

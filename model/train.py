@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from model.checkpoint import CheckpointError, build_payload, load_checkpoint, save_checkpoint
+from model.checkpoint import CheckpointError, LoadedCheckpoint, build_payload, load_checkpoint, save_checkpoint
 from model.cli import OneLineParser, UsageError
 from model.data import (
     BOS_ID,
@@ -227,20 +227,21 @@ class Trainer:
         if (loaded.src_lang, loaded.tgt_lang) != (args.src_lang, args.tgt_lang):
             raise CheckpointError(f"{path} is {loaded.src_lang}-{loaded.tgt_lang}, not {args.src_lang}-{args.tgt_lang}")
         torch.manual_seed(args.seed)
-        self.model, self.src_sp, self.tgt_sp = loaded.model, loaded.src_sp, loaded.tgt_sp
-        self.src_spm, self.tgt_spm = loaded.src_spm_bytes, loaded.tgt_spm_bytes
-        self.model.train()
-        self.optimizer = self._make_optimizer()
+        self._take(loaded)
         self.progress = fresh_progress(args.lr)
         self.out.mkdir(parents=True, exist_ok=True)
         print(f"starting from the weights of {path}", file=sys.stderr)
 
-    def _resume(self, path: Path) -> None:
-        loaded = load_checkpoint(path)
+    def _take(self, loaded: LoadedCheckpoint) -> None:
+        """The checkpoint's network (in training mode) and vocabularies, with a fresh optimizer over it."""
         self.model, self.src_sp, self.tgt_sp = loaded.model, loaded.src_sp, loaded.tgt_sp
         self.src_spm, self.tgt_spm = loaded.src_spm_bytes, loaded.tgt_spm_bytes
         self.model.train()
         self.optimizer = self._make_optimizer()
+
+    def _resume(self, path: Path) -> None:
+        loaded = load_checkpoint(path)
+        self._take(loaded)
         self.optimizer.load_state_dict(loaded.raw["optimizer"])
         self.progress = loaded.progress
         # a longer --epochs (or a laxer --early-stop) continues a run that had finished

@@ -41,9 +41,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from service.app.caller_context import CURRENT_CALLER
-from service.app.cost import WorkEstimate, WorkRateLimitedError, check_budget, estimate_work
+from service.app.cost import WorkEstimate, WorkRateLimitedError, check_budget, estimate_work, is_light
 from service.app.metrics import Metrics
 from service.app.ratelimit import RateLimiter, retry_after_header
+from service.app.settings import Settings
 from service.runtime import Translation, Translator
 from service.runtime.alignment import DEFAULT_ALIGNMENT_METHOD, AlignmentMethod
 from service.runtime.translator import MAX_OUTPUT_PIECES
@@ -108,11 +109,25 @@ class WorkLimits:
     slice_work: int | None = None  # most decoder row-steps per batch of a heavy request; None: no slicing
     light_work: int | None = None  # most decoder row-steps of a light request; None: slice_work
 
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkLimits:
+        return cls(
+            settings.output_length_cap, settings.max_request_work, settings.batch_slice_work,
+            light_work=settings.light_request_work,
+        )  # fmt: skip
+
+    def estimate(
+        self, translator: Translator, texts: Sequence[str], beam_size: int, max_length: int | None, max_sentences: int
+    ) -> WorkEstimate:
+        """What decoding `texts` costs under these limits, in batches of at most `max_sentences`."""
+        return estimate_work(
+            translator, texts, beam_size, max_length, self.length_cap,
+            slice_work=self.slice_work, max_sentences=max_sentences, light_work=self.light_work,
+        )  # fmt: skip
+
     def is_light(self, work: int) -> bool:
         """Whether a request of `work` row-steps may share batches with other requests."""
-        if self.slice_work is None:
-            return True
-        return work <= (self.slice_work if self.light_work is None else self.light_work)
+        return is_light(work, self.slice_work, self.light_work)
 
 
 class TranslationScheduler(Protocol):
@@ -164,10 +179,7 @@ class _SchedulerBase:
 
     def _estimate(self, translator: Translator, texts: Sequence[str], options: DecodeOptions) -> WorkEstimate:
         """The request's work; raises TooMuchWorkError (before it is admitted) when it is over the budget."""
-        estimate = estimate_work(
-            translator, texts, options.beam_size, options.max_length, self._limits.length_cap,
-            slice_work=self._limits.slice_work, max_sentences=self._max_sentences, light_work=self._limits.light_work,
-        )  # fmt: skip
+        estimate = self._limits.estimate(translator, texts, options.beam_size, options.max_length, self._max_sentences)
         if self._limits.request_work is not None:
             try:
                 check_budget(estimate, self._limits.request_work)

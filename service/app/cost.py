@@ -62,6 +62,12 @@ def text_work(translator: Translator, text: str, beam_size: int, max_length: int
     return TextWork(beam_size, steps + 1)
 
 
+def is_light(work: int, slice_work: int | None, light_work: int | None) -> bool:
+    """Whether a request of `work` row-steps shares batches with other requests (light), rather than being decoded
+    in slices of its own: always without slicing, else up to `light_work` (`slice_work` when that is None)."""
+    return slice_work is None or work <= (slice_work if light_work is None else light_work)
+
+
 def plan_batches(
     costs: Sequence[int], slice_work: int | None, max_sentences: int, light_work: int | None = None
 ) -> list[list[int]]:
@@ -69,7 +75,7 @@ def plan_batches(
     `slice_work` when that is None) in batches of `max_sentences`; a heavier one first-fit, in order, into slices of
     at most `slice_work` (at least one text)."""
     order = list(range(len(costs)))
-    if slice_work is None or sum(costs) <= (slice_work if light_work is None else light_work):
+    if slice_work is None or is_light(sum(costs), slice_work, light_work):
         return [order[start : start + max_sentences] for start in range(0, len(order), max_sentences)]
     batches: list[list[int]] = []
     left = order

@@ -127,12 +127,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         workers=settings.batch_workers,
         max_batch_size=settings.max_batch_size,
         window_seconds=settings.batch_window_seconds,
-        limits=WorkLimits(
-            settings.output_length_cap,
-            settings.max_request_work,
-            settings.batch_slice_work,
-            light_work=settings.light_request_work,
-        ),
+        limits=WorkLimits.from_settings(settings),
         work_limiter=work_limiter,
     )
     await state.scheduler.start()

@@ -37,6 +37,7 @@ from service.app.store import CallerStore, StoreError
 from service.runtime import Translator
 from service.runtime.alignment import AlignmentMethod
 from service.runtime.tokenizer import MAX_SOURCE_PIECES
+from service.text.segment import Segmentation
 
 logger = logging.getLogger("heed.translation")
 T = TypeVar("T")
@@ -85,13 +86,19 @@ def _readable(translator: Translator, sentence: str) -> bool:
     return translator.source_tokenizer.count(sentence) <= MAX_SOURCE_PIECES
 
 
+def sentence_rows(translator: Translator, texts: Sequence[str]) -> tuple[list[str], list[Segmentation | None]]:
+    """Blocking. The rows `translator` decodes for `texts` (their sentences, each cut into parts the model reads
+    whole), and each text's segmentation (service.app.sentences.split_texts)."""
+    return split_texts(texts, translator.source_language, functools.partial(_readable, translator))
+
+
 async def translate_texts(
     state: AppState, scheduler: TranslationScheduler, translator: Translator, texts: Sequence[str],
     options: DecodeOptions,
 ) -> list[TextTranslation]:  # fmt: skip
     """Each text split into sentences, all of them rows of one request to the scheduler (so every sentence is decoded
     with the same options, the alignment method included), joined again per text."""
-    split = functools.partial(split_texts, texts, translator.source_language, functools.partial(_readable, translator))
+    split = functools.partial(sentence_rows, translator, texts)
     # Splitting takes about 2 ms per 1000 characters: long requests are split off the event loop.
     rows, plans = split() if sum(map(len, texts)) <= SPLIT_INLINE_CHARS else await asyncio.to_thread(split)
     translations = await _bounded(state, scheduler.translate(translator, rows, options))

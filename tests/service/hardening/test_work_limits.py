@@ -21,7 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
-from service.app.cost import STEP_COST_ROWS, estimate_work
+from bench.work_budget import Estimator
+from service.app.cost import STEP_COST_ROWS
 from service.app.settings import Settings
 from service.runtime import Translator
 from tests.service.app.conftest import LiveServer, live_server, server_settings
@@ -184,19 +185,7 @@ def _paragraphs_of(characters: int) -> str:
 
 def _most_admitted(text: str, beam: int) -> int:
     """How many copies of `text` one request may hold under the default limits, as the server estimates it."""
-    translator, defaults = Translator.load(SHIPPED_EN_DE), Settings()
-
-    def work(count: int) -> int:
-        return estimate_work(
-            translator, [text] * count, beam, None, defaults.output_length_cap,
-            slice_work=defaults.batch_slice_work, max_sentences=defaults.max_batch_size,
-            light_work=defaults.light_request_work,
-        ).total  # fmt: skip
-
-    count = 1
-    while work(count + 1) <= defaults.max_request_work:
-        count += 1
-    return count
+    return Estimator(Translator.load(SHIPPED_EN_DE), Settings()).most_admitted(text, beam)
 
 
 @needs_shipped

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from service.app.cost import estimate_work
+from service.app.batching import WorkLimits
 from service.app.settings import Settings
 from service.runtime import Translator
 from tests.service.app.conftest import LiveServer, live_server, server_settings
@@ -25,10 +25,7 @@ def request_work(tiny_bundle: Path) -> int:
     """What TEXTS cost at beam 4 under the default limits, as the server estimates it."""
     translator = Translator.load(tiny_bundle)
     defaults = Settings()
-    return estimate_work(
-        translator, TEXTS, 4, None, defaults.output_length_cap, slice_work=defaults.batch_slice_work,
-        max_sentences=defaults.max_batch_size, light_work=defaults.light_request_work,
-    ).total  # fmt: skip
+    return WorkLimits.from_settings(defaults).estimate(translator, TEXTS, 4, None, defaults.max_batch_size).total
 
 
 def _servers(models_dir: Path, folder: Path, per_minute: int, **overrides: Any) -> Any:
