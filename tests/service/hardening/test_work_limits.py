@@ -25,7 +25,7 @@ from bench.work_budget import Estimator
 from service.app.cost import STEP_COST_ROWS
 from service.app.settings import Settings
 from service.runtime import Translator
-from tests.service.app.conftest import LiveServer, live_server, server_settings
+from tests.service.app.conftest import LiveServer, live_server, server_settings, wait_until
 from tests.service.app.test_operations import metric_samples, sample_value
 from tests.service.hardening.conftest import REPO, ServeProcess, serve_process
 from tests.tiny_corpus import PAIRS
@@ -166,8 +166,13 @@ def test_a_request_whose_client_disconnects_stops_decoding(shipped_models: Path,
         print(f"\nCPU seconds used in the 2 s from 1 s after the client left: {used:.2f}")
         assert used < 0.2, f"the process used {used:.2f} s of CPU in 2 s after the client left"
         assert _translate(server, {"text": SHORT, "store": False}).status_code == 200
-    access = [record for record in server.access_records() if record["route"] == "/v1/translate"]
-    assert len(access) == 2, "the abandoned request is logged too"
+
+        def translations_logged() -> list[dict[str, Any]]:
+            return [record for record in server.access_records() if record["route"] == "/v1/translate"]
+
+        # the access line is written just after the answer is sent: wait for it rather than race the reader
+        wait_until(lambda: len(translations_logged()) >= 2, "the second access line", seconds=10)
+    assert len(translations_logged()) == 2, "the abandoned request is logged too"
 
 
 @needs_shipped
