@@ -9,10 +9,11 @@ sent alone, so its seconds are its own:
   parliament alignment gold, detokenized: long sentences with many words a caption vocabulary cuts into small
   pieces). For each: sentences, source pieces, the cost model's estimate (service/app/cost.py, computed here as
   the server computes it), the status the server answers, and its wall and CPU seconds.
-- worst admitted requests: four shapes, each as many texts as the budget admits. Number sequences of 255
-  pieces (the model reads them whole and translates them to the output length limit, since digits never end)
-  at beam 16, 4 and 1, and 256-letter words at beam 4. These decode close to their estimate, so they are the
-  most one admitted request can cost.
+- worst admitted requests: five shapes, each twice: as many texts as the budget admits (their decoding passes the
+  decoding limit, so the meter stops them: 413 after about that limit's work), and as many as the decoding limit
+  lets finish (200). Number sequences of 255 pieces (the model reads them whole and translates them to the output
+  length limit, since digits never end) at beam 16, 4, 2 and 1, and 256-letter words at beam 4. These decode
+  close to their estimate, so they are the most one admitted request can cost.
 The server's peak resident memory closes the report. Timings depend on the machine and its load; compare
 ratios within one run.
 """
@@ -42,7 +43,10 @@ PROSE = {"en-de": "europarl.en-de.en", "en-fr": "hansards.en-fr.en"}
 NUMBERS = " ".join(str(number) for number in range(136))  # 255 pieces in the shipped vocabularies
 LETTERS = "a" * 256  # 256 pieces, one per character
 BEAMS = (1, 2, 4)
-WORST_SHAPES = (("numbers", NUMBERS, 16), ("numbers", NUMBERS, 4), ("numbers", NUMBERS, 1), ("letters", LETTERS, 4))
+WORST_SHAPES = (
+    ("numbers", NUMBERS, 16), ("numbers", NUMBERS, 4), ("numbers", NUMBERS, 2), ("numbers", NUMBERS, 1),
+    ("letters", LETTERS, 4),
+)  # fmt: skip
 
 
 def caption_paragraphs(sentences: Sequence[str], characters: int) -> str:
@@ -96,13 +100,18 @@ class Estimator:
     def work(self, texts: Sequence[str], beam: int) -> int:
         return self.work_of_rows(self.rows(texts), beam)
 
-    def most_admitted(self, text: str, beam: int) -> int:
-        """How many copies of `text` one request may hold within the budget (at least 1)."""
-        rows, budget = self.rows([text]), self.settings.max_request_work
+    def most_admitted(self, text: str, beam: int, budget: int | None = None) -> int:
+        """How many copies of `text` one request may hold within `budget` (default: the per-request budget), at
+        least 1."""
+        rows, budget = self.rows([text]), budget or self.settings.max_request_work
         count = 1
         while count < self.settings.max_texts and self.work_of_rows(rows * (count + 1), beam) <= budget:
             count += 1
         return count
+
+    def most_finished(self, text: str, beam: int) -> int:
+        """How many copies of a `text` whose outputs run to their length limit the decoding limit lets finish."""
+        return self.most_admitted(text, beam, self.settings.max_decoding_work)
 
 
 def _document(estimator: Estimator, name: str, text: str, beam: int) -> dict[str, Any]:
@@ -133,7 +142,10 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
         "caption paragraphs": caption_paragraphs(read_sentences(captions), characters),
         "dense prose": prose(read_sentences(options.prose or ALIGNMENT_GOLD / PROSE[options.model]), characters),
     }
-    report: dict[str, Any] = {"model": options.model, "max_request_work": settings.max_request_work}
+    report: dict[str, Any] = {
+        "model": options.model, "max_request_work": settings.max_request_work,
+        "max_decoding_work": settings.max_decoding_work,
+    }  # fmt: skip
     with tempfile.TemporaryDirectory() as folder:
         server = launch(
             "heed", heed_arguments(options.models_dir, Path(folder) / "r.sqlite3", True), Path(folder) / "log"
@@ -148,13 +160,12 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
             ]
             report["worst_admitted"] = []
             for name, text, beam in WORST_SHAPES:
-                count = estimator.most_admitted(text, beam)
-                measured = _send(server, (source, target), [text] * count, beam)
-                report["worst_admitted"].append(
-                    {"shape": f"{count} x {name}", "texts": count, "beam": beam,
-                     "estimate": estimator.work([text] * count, beam),
-                     "estimate_one_more": estimator.work([text] * (count + 1), beam), **measured}
-                )  # fmt: skip
+                for count in sorted({estimator.most_finished(text, beam), estimator.most_admitted(text, beam)}):
+                    measured = _send(server, (source, target), [text] * count, beam)
+                    report["worst_admitted"].append(
+                        {"shape": f"{count} x {name}", "texts": count, "beam": beam,
+                         "estimate": estimator.work([text] * count, beam), **measured}
+                    )  # fmt: skip
             report["peak_rss_mib"] = round(server.peak_rss_bytes() / 2**20, 1)
         finally:
             server.stop()

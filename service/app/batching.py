@@ -10,13 +10,14 @@ without any added wait. `UnbatchedScheduler` decodes each request on its own (th
 Both bound the sentences waiting (`capacity`) and turn away work beyond it with `QueueFullError`, so a
 flood costs a 503 instead of memory.
 
-Cost: before a request is admitted its work is estimated in decoder row-steps (service/app/cost.py); over
+Cost: before a request is admitted its work is estimated in work units (decoder row-steps weighted by
+their sources: service/app/cost.py); over
 `max_request_work` it is refused with `TooMuchWorkError` before anything is decoded. With a work limiter, the
-estimate is then charged to the caller (service/app/caller_context.py), and a caller out of row-steps is refused
+estimate is then charged to the caller (service/app/caller_context.py), and a caller out of work is refused
 with `WorkRateLimitedError` (429).
 
-Fairness: a request whose estimate is at most `light_work` row-steps is light, and light requests share batches
-freely. A heavier one is decoded in slices of at most `slice_work` row-steps holding only its own sentences
+Fairness: a request whose estimate is at most `light_work` work units is light, and light requests share batches
+freely. A heavier one is decoded in slices of at most `slice_work` units holding only its own sentences
 (larger than light requests, so that its sentences share steps), never on more than one worker at a time, and
 heavy requests together hold at most `workers - 1` workers, so that light requests always find one free (with
 two workers or more). Among waiting requests the one that has had the least work dispatched goes first.
@@ -41,13 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from service.app.caller_context import CURRENT_CALLER
-from service.app.cost import WorkEstimate, WorkRateLimitedError, check_budget, estimate_work, is_light
+from service.app.cost import DecodingMeter, WorkEstimate, WorkRateLimitedError, check_budget, estimate_work, is_light
 from service.app.metrics import Metrics
 from service.app.ratelimit import RateLimiter, retry_after_header
 from service.app.settings import Settings
 from service.runtime import Translation, Translator
 from service.runtime.alignment import DEFAULT_ALIGNMENT_METHOD, AlignmentMethod
-from service.runtime.translator import MAX_OUTPUT_PIECES
+from service.runtime.translator import MAX_OUTPUT_PIECES, StepWatcher
 
 T = TypeVar("T")
 Outcome = Translation | Exception
@@ -75,19 +76,21 @@ def decode_texts(
     options: DecodeOptions,
     length_cap: int = MAX_OUTPUT_PIECES,
     wanted: Callable[[int], bool] | None = None,
+    on_step: StepWatcher | None = None,
 ) -> list[Outcome]:
     """Blocking. One outcome per text; when the batch fails, each text is tried alone to find the culprit.
-    Texts for which `wanted(index)` turns False stop decoding at the next step (their outcome is not read)."""
+    Texts for which `wanted(index)` turns False stop decoding at the next step (their outcome is not read);
+    `on_step` is told each decoder step's texts and their live rows first (Translator.translate_batch)."""
     try:
         translations = translator.translate_batch(
             list(texts), beam_size=options.beam_size, n_best=options.n_best, max_length=options.max_length,
-            alignment_method=options.alignment_method, max_length_cap=length_cap, wanted=wanted,
+            alignment_method=options.alignment_method, max_length_cap=length_cap, wanted=wanted, on_step=on_step,
         )  # fmt: skip
     except Exception as error:
         if len(texts) == 1:
             return [error]
         return [
-            decode_texts(translator, [text], options, length_cap, _one_of(wanted, index))[0]
+            decode_texts(translator, [text], options, length_cap, _one_of(wanted, index), _step_of(on_step, index))[0]
             for index, text in enumerate(texts)
         ]
     if len(translations) != len(texts):
@@ -100,20 +103,39 @@ def _one_of(wanted: Callable[[int], bool] | None, index: int) -> Callable[[int],
     return None if wanted is None else lambda _: wanted(index)
 
 
+def _step_of(on_step: StepWatcher | None, index: int) -> StepWatcher | None:
+    return None if on_step is None else lambda _, rows: on_step([index], rows)
+
+
+def metered(
+    meter: DecodingMeter | None, source_tokens: Sequence[int], wanted: Callable[[int], bool]
+) -> tuple[Callable[[int], bool], StepWatcher | None]:
+    """`wanted` and `on_step` for decode_texts that also stop the texts once `meter` says their request is over its
+    decoding limit (`source_tokens[i]`: what text i's rows attend to)."""
+    if meter is None:
+        return wanted, None
+
+    def on_step(texts: list[int], rows: list[int]) -> None:
+        meter.charge(zip([source_tokens[text] for text in texts], rows, strict=True))
+
+    return (lambda index: wanted(index) and not meter.stopped), on_step
+
+
 @dataclass(frozen=True)
 class WorkLimits:
     """The cost model's settings: see service/app/cost.py."""
 
     length_cap: int = MAX_OUTPUT_PIECES  # most output pieces of the automatic length limit
-    request_work: int | None = None  # most decoder row-steps per request; None: no limit
-    slice_work: int | None = None  # most decoder row-steps per batch of a heavy request; None: no slicing
-    light_work: int | None = None  # most decoder row-steps of a light request; None: slice_work
+    request_work: int | None = None  # most work units per request (estimated); None: no limit
+    slice_work: int | None = None  # most work units per batch of a heavy request; None: no slicing
+    light_work: int | None = None  # most work units of a light request; None: slice_work
+    decoding_work: int | None = None  # most work units a heavy request's decoding may take; None: no meter
 
     @classmethod
     def from_settings(cls, settings: Settings) -> WorkLimits:
         return cls(
             settings.output_length_cap, settings.max_request_work, settings.batch_slice_work,
-            light_work=settings.light_request_work,
+            light_work=settings.light_request_work, decoding_work=settings.max_decoding_work,
         )  # fmt: skip
 
     def estimate(
@@ -126,8 +148,15 @@ class WorkLimits:
         )  # fmt: skip
 
     def is_light(self, work: int) -> bool:
-        """Whether a request of `work` row-steps may share batches with other requests."""
+        """Whether a request of `work` units may share batches with other requests."""
         return is_light(work, self.slice_work, self.light_work)
+
+    def meter(self, work: int) -> DecodingMeter | None:
+        """The meter of a request estimated at `work`: heavy requests only (a light one is far below the limit,
+        and shares its steps with other requests, so its own share of them is not its own to count)."""
+        if self.decoding_work is None or self.is_light(work) or work <= self.decoding_work:
+            return None
+        return DecodingMeter(self.decoding_work)
 
 
 class TranslationScheduler(Protocol):
@@ -189,7 +218,7 @@ class _SchedulerBase:
         return estimate
 
     async def _charge(self, work: int) -> None:
-        """Takes `work` row-steps from the caller's bucket; raises WorkRateLimitedError when too few are left."""
+        """Takes `work` units from the caller's bucket; raises WorkRateLimitedError when too few are left."""
         caller = CURRENT_CALLER.get()
         if self._work_limiter is None or caller is None:
             return
@@ -199,7 +228,7 @@ class _SchedulerBase:
         self._metrics.rejections.labels(reason="rate_limited").inc()
         retry_after = retry_after_header(wait)
         raise WorkRateLimitedError(
-            f"this request needs {work:,} decoder row-steps and the rate limit of {self._work_limiter.per_minute:,} "
+            f"this request needs {work:,} work units and the rate limit of {self._work_limiter.per_minute:,} "
             f"per minute has fewer left; retry in {retry_after} s",
             retry_after,
         )
@@ -283,16 +312,20 @@ class UnbatchedScheduler(_SchedulerBase):
     async def translate(
         self, translator: Translator, texts: Sequence[str], options: DecodeOptions
     ) -> list[Translation]:
-        await self._charge(self._estimate(translator, texts, options).total)
+        estimate = self._estimate(translator, texts, options)
+        await self._charge(estimate.total)
         self._admit(len(texts))
         queued = time.perf_counter()
         started = queued
         gone = asyncio.get_running_loop().create_future()  # done once nobody waits for the answer
+        meter = self._limits.meter(estimate.total)
+        pieces = [work.source_tokens for work in estimate.texts]
+        wanted, on_step = metered(meter, pieces, lambda _: not gone.done())
 
         def decode() -> list[Outcome]:
             nonlocal started
             started = time.perf_counter()
-            return decode_texts(translator, texts, options, self._limits.length_cap, lambda _: not gone.done())
+            return decode_texts(translator, texts, options, self._limits.length_cap, wanted, on_step)
 
         self._in_flight.add(gone)
         decoding = asyncio.ensure_future(self._in_free_worker(decode))
@@ -310,6 +343,9 @@ class UnbatchedScheduler(_SchedulerBase):
         finished = time.perf_counter()
         self._record_batch(translator.name, outcomes, [started - queued] * len(texts), finished - started)
         self._metrics.translation_latency.labels(model=translator.name).observe(finished - queued)
+        if meter is not None and meter.stopped:
+            self._metrics.rejections.labels(reason="decoding_limit").inc()
+            raise meter.error()
         for outcome in outcomes:
             if isinstance(outcome, Exception):
                 raise outcome
@@ -327,8 +363,9 @@ class _Request:
 
     work: int
     light: bool  # fits in one slice: may share a batch with other requests
-    dispatched: int = 0  # row-steps handed to workers so far
+    dispatched: int = 0  # work units handed to workers so far
     running: int = 0  # its batches being decoded now
+    meter: DecodingMeter | None = None  # heavy requests that could pass the decoding limit
 
 
 @dataclass(eq=False)
@@ -339,6 +376,7 @@ class _Job:
     future: asyncio.Future[Translation]
     request: _Request = field(default_factory=lambda: _Request(0, True))
     work: int = 0
+    source_tokens: int = 0  # what its rows attend to (the meter's weight)
     queued_at: float = field(default_factory=time.perf_counter)
 
     @property
@@ -408,10 +446,12 @@ class BatchingScheduler(_SchedulerBase):
         await self._charge(estimate.total)
         self._admit(len(texts))
         loop = asyncio.get_running_loop()
-        request = _Request(estimate.total, light=self._limits.is_light(estimate.total))
+        request = _Request(
+            estimate.total, light=self._limits.is_light(estimate.total), meter=self._limits.meter(estimate.total)
+        )
         jobs = [
-            _Job(translator, options, text, loop.create_future(), request, work)
-            for text, work in zip(texts, estimate.per_text, strict=True)
+            _Job(translator, options, text, loop.create_future(), request, work, text_work.source_tokens)
+            for text, work, text_work in zip(texts, estimate.per_text, estimate.texts, strict=True)
         ]
         self._queue.extend(jobs)
         self._arrived.set()
@@ -506,7 +546,7 @@ class BatchingScheduler(_SchedulerBase):
 
     def _take_matching(self, head: _Job) -> list[_Job]:
         """The head's batch, in queue order: at most `max_batch_size` sentences, and for a heavy request at most
-        `slice_work` row-steps (always at least the head)."""
+        `slice_work` units (always at least the head)."""
         batch: list[_Job] = [head]
         work = head.work
         budget = self._limits.slice_work
@@ -530,13 +570,20 @@ class BatchingScheduler(_SchedulerBase):
             started = time.perf_counter()
             texts = [job.text for job in batch]
 
-            def wanted(index: int) -> bool:
+            def unanswered(index: int) -> bool:
                 return not batch[index].future.done()  # a plain attribute read, safe from the worker thread
 
-            decode = functools.partial(decode_texts, translator, texts, options, self._limits.length_cap, wanted)
+            meter = batch[0].request.meter  # a heavy request's slice holds its sentences only
+            wanted, on_step = metered(meter, [job.source_tokens for job in batch], unanswered)
+            decode = functools.partial(
+                decode_texts, translator, texts, options, self._limits.length_cap, wanted, on_step
+            )
             outcomes = await self._in_worker(decode)
             waits = [started - job.queued_at for job in batch]
             self._record_batch(translator.name, outcomes, waits, time.perf_counter() - started)
+            if meter is not None and meter.stopped:
+                self._metrics.rejections.labels(reason="decoding_limit").inc()
+                outcomes = [meter.error()] * len(batch)
             for job, outcome in zip(batch, outcomes, strict=True):
                 if job.future.done():
                     continue

@@ -3,8 +3,8 @@
 A bucket holds up to `per_minute` tokens and refills at `per_minute` tokens a minute; each request takes one.
 A caller can therefore burst up to a minute's allowance and then goes at the steady rate. A request finding
 the bucket empty is refused, and told in how many seconds a token will be there. A request may take more than
-one token (`cost`): the work limiter (`create_work_limiter`) charges each translation its estimated decoder
-row-steps (service/app/cost.py), in buckets of its own.
+one token (`cost`): the work limiter (`create_work_limiter`) charges each translation its estimated
+work units (service/app/cost.py), in buckets of its own.
 
 `LocalRateLimiter` keeps the buckets in this process: with N replicas (or N workers) a caller gets N times
 the limit. With `HEED_REDIS_URL` set, `RedisRateLimiter` keeps them in Redis, shared by every replica; when
@@ -191,7 +191,7 @@ def create_rate_limiter(settings: Settings, metrics: Metrics) -> RateLimiter | N
 
 
 def create_work_limiter(settings: Settings, metrics: Metrics) -> RateLimiter | None:
-    """Buckets of decoder row-steps per minute (`rate_limit_work`), shared through Redis when it is configured."""
+    """Buckets of work units per minute (`rate_limit_work`), shared through Redis when it is configured."""
     if settings.rate_limit_work is None:
         return None
     if settings.redis_url:

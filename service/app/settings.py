@@ -83,23 +83,34 @@ class Settings(BaseSettings):
         "2 x pieces + 10 for the shipped bundles) when a request gives no max_length.",
     )
     max_request_work: int = Field(
-        default=25_000,
+        default=30_000,
         ge=1,
-        description="Most decoder row-steps one translation request may need (the sum over its sentences of beam "
-        "size x (output length limit + 1), plus the steps' own cost); beyond it 413 before anything is decoded. The "
+        description="Most work units one translation request may need (the sum over its sentences of beam size x "
+        "(output length limit + 1) decoder row-steps, each weighing 1 + source pieces / 180, plus the steps' own "
+        "cost: service/app/cost.py); beyond it 413 before anything is decoded. The "
         "default admits a text of max_chars (5,000) characters of short sentences at beam 4 (test_work_limits.py).",
+    )
+    max_decoding_work: int | None = Field(
+        default=15_000,
+        ge=1,
+        description="Most work units a request's decoding may really take, counted step by step as it decodes (its "
+        "live rows weighted by their sources, and each step); a request whose next step would pass it is stopped "
+        "there and answered 413. Only requests whose estimate is over it are metered: real text decodes far below "
+        "its estimate, outputs that never end (number sequences) do not. The default keeps the worst admitted "
+        "request under 2 s of decoding on the 2-core machine (bench.work_budget); for /v1/align, whose estimate is "
+        "exact, it applies before decoding. Unset: not metered.",
     )
     light_request_work: int = Field(
         default=2_000,
         ge=1,
-        description="A request needing at most this many decoder row-steps is light: its sentences share batches "
+        description="A request needing at most this many work units is light: its sentences share batches "
         "with other light requests. A heavier one is decoded in slices of its own (batch_slice_work), on one worker "
         "at a time, and heavy requests leave a worker to light ones, so single sentences keep their latency.",
     )
     batch_slice_work: int = Field(
         default=8_000,
         ge=1,
-        description="Most decoder row-steps in one slice of a heavy request. Larger slices decode its sentences in "
+        description="Most work units in one slice of a heavy request. Larger slices decode its sentences in "
         "fewer, fuller steps (each step costs about as much as 8 more rows); smaller ones let other heavy requests "
         "and a shutdown in sooner.",
     )
@@ -137,7 +148,7 @@ class Settings(BaseSettings):
     rate_limit_work: int | None = Field(
         default=None,
         ge=1,
-        description="Decoder row-steps per minute per API key (per client address when keys are off), the cost "
+        description="Work units per minute per API key (per client address when keys are off), the cost "
         "model's unit (HEED_MAX_REQUEST_WORK), with bursts up to the same number; a translation finding too little "
         "left gets 429 with Retry-After. Unset: no limit on work. Shared by replicas only through Redis.",
     )

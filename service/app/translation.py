@@ -115,17 +115,22 @@ async def force_decode(
 
     def split_and_estimate() -> tuple[list[str], list[str], list[PairPlan], WorkEstimate]:
         source_rows, target_rows, plans = split_pairs(sources, targets, languages)
-        return source_rows, target_rows, plans, estimate_forced_work(translator, target_rows)
+        return source_rows, target_rows, plans, estimate_forced_work(translator, source_rows, target_rows)
 
     # splitting and tokenizing: off the event loop, in one trip
     source_rows, target_rows, plans, estimate = await asyncio.to_thread(split_and_estimate)
-    try:
-        check_budget(estimate, state.settings.max_request_work)
+    try:  # forced decoding takes every step it is estimated at, so the decoding limit applies now
+        check_budget(estimate, _forced_budget(state.settings))
     except TooMuchWorkError as error:
         raise TooMuchWorkRequestError(str(error)) from None
     decode = functools.partial(translator.force_decode, source_rows, target_rows, alignment_method)
     work = scheduler.run_blocking(decode, sentences=len(source_rows))
     return join_alignments(plans, await _bounded(state, work))
+
+
+def _forced_budget(settings: Settings) -> int:
+    limits = [settings.max_request_work, settings.max_decoding_work]
+    return min(limit for limit in limits if limit is not None)
 
 
 async def load_document_json(state: AppState, store: CallerStore, result_id: str) -> bytes:

@@ -64,6 +64,7 @@ MAX_OUTPUT_PIECES = 1024
 DEFAULT_INTRA_OP_THREADS = 1
 DEFAULT_INTER_OP_THREADS = 1
 DEFAULT_MAX_BATCH_ROWS = 256  # decoder rows (sentences x beam) per decoder call
+StepWatcher = Callable[[list[int], list[int]], None]  # (texts with live rows in a decoder step, their rows)
 
 
 @dataclass(frozen=True)
@@ -140,12 +141,18 @@ def _check_int(name: str, value: int, low: int, high: int) -> None:
         raise ValueError(f"{name} must be an integer from {low} to {high}, got {value!r}")
 
 
-def _chunk_wanted(wanted: Callable[[int], bool] | None, chunk: list[int]) -> Wanted | None:
-    """`wanted` over a chunk's sentence numbers (0..len(chunk)-1), asked once per text and step."""
-    if wanted is None:
+def _chunk_wanted(wanted: Callable[[int], bool] | None, on_step: StepWatcher | None, chunk: list[int]) -> Wanted | None:
+    """The search's per-step question over a chunk's sentence numbers (0..len(chunk)-1): `on_step` is told the
+    step's texts and their live rows, then `wanted` is asked once per text."""
+    if wanted is None and on_step is None:
         return None
 
     def still_wanted(sentences: IndexArray) -> npt.NDArray[np.bool_]:
+        if on_step is not None:
+            live, rows = np.unique(sentences, return_counts=True)
+            on_step([chunk[int(sentence)] for sentence in live], rows.tolist())
+        if wanted is None:
+            return np.ones(sentences.shape, dtype=bool)
         return np.array([wanted(index) for index in chunk], dtype=bool)[sentences]
 
     return still_wanted
@@ -216,8 +223,13 @@ class Translator:
         *,
         max_length_cap: int = MAX_OUTPUT_PIECES,
         wanted: Callable[[int], bool] | None = None,
+        on_step: StepWatcher | None = None,
     ) -> list[Translation]:
-        """Translations in input order. Blocking; call it off the event loop."""
+        """Translations in input order. Blocking; call it off the event loop.
+
+        Before every decoder step, `on_step(texts, rows)` is told which texts have live rows in it and how many,
+        and then `wanted(text)` is asked for each text: the rows of a text no longer wanted leave the batch at that
+        step, and the text comes back untranslated (no hypotheses)."""
         _check_method(alignment_method)
         _check_int("beam_size", beam_size, 1, MAX_BEAM_SIZE)
         _check_int("n_best", n_best, 1, beam_size)
@@ -233,7 +245,8 @@ class Translator:
                 continue
             chunk_sources = [sources[index] for index in chunk]
             limits = [max_length or self.max_output_length(len(s.ids) + 1, max_length_cap) for s in chunk_sources]
-            searched = self._search(chunk_sources, beam_size, n_best, limits, _chunk_wanted(wanted, chunk))
+            steering = _chunk_wanted(wanted, on_step, chunk)
+            searched = self._search(chunk_sources, beam_size, n_best, limits, steering)
             for index, decoded in zip(chunk, searched, strict=True):
                 if decoded:  # empty: dropped, no longer wanted
                     results[index] = self._translation(given[index], sources[index], decoded, alignment_method)

@@ -8,7 +8,17 @@ from typing import Any
 
 import pytest
 
-from service.app.cost import STEP_COST_ROWS, TooMuchWorkError, check_budget, estimate_work, plan_batches
+from service.app.cost import (
+    STEP_COST_ROWS,
+    DecodingLimitError,
+    DecodingMeter,
+    TextWork,
+    TooMuchWorkError,
+    check_budget,
+    estimate_work,
+    plan_batches,
+    row_weight,
+)
 from service.runtime import Translator
 from tests.tiny_corpus import PAIRS
 
@@ -23,8 +33,9 @@ def test_a_text_costs_beam_rows_for_its_output_limit_plus_one_steps(translator: 
     pieces = translator.count_source_tokens(text)
     estimate = estimate_work(translator, [text], 4, None, 256)
     steps = 2 * pieces + 10 + 1  # the manifest's rule, then "</s>"
-    assert (estimate.row_steps, estimate.steps) == (4 * steps, steps)
-    assert estimate.total == (4 + STEP_COST_ROWS) * steps
+    rows_work = -(-4 * steps * (180 + pieces) // 180)  # each row-step weighs 1 + source pieces / 180, rounded up
+    assert (estimate.row_steps, estimate.steps) == (rows_work, steps)
+    assert estimate.total == rows_work + STEP_COST_ROWS * steps
     assert estimate_work(translator, [text], 4, None, 5).steps == 6, "the cap bounds the automatic limit"
     assert estimate_work(translator, [text], 4, 300, 5).steps == 301, "an explicit max_length is the limit"
 
@@ -49,6 +60,30 @@ def test_the_refusal_names_the_need_the_limit_and_the_excess(translator: Any) ->
     with pytest.raises(TooMuchWorkError) as refused:
         check_budget(estimate, 100)
     message = str(refused.value)
-    assert f"needs {estimate.total:,} decoder row-steps" in message
+    assert f"needs {estimate.total:,} work units" in message
     assert f"the limit is 100 per request, exceeded by {estimate.total - 100:,}" in message
     check_budget(estimate, estimate.total)  # exactly at the limit is allowed
+
+
+def test_a_row_step_weighs_more_the_longer_the_source_it_reads() -> None:
+    assert row_weight(0) == 1.0 and row_weight(180) == 2.0
+    assert TextWork(4, 10, 18).row_steps == 44, "4 rows x 10 steps x 1.1"
+    assert TextWork(1, 1, 1).row_steps == 2, "rounded up"
+    assert TextWork(16, 257, 256).row_steps > 2.4 * TextWork(16, 257, 1).row_steps
+
+
+def test_the_meter_counts_each_step_and_stops_before_the_step_that_would_pass_its_limit() -> None:
+    meter = DecodingMeter(100)
+    step = STEP_COST_ROWS + 4 * row_weight(180) + 1 * row_weight(0)  # 8 + 8 + 1
+    assert meter.charge([(180, 4), (0, 1)]) and meter.used == step
+    assert meter.charge([(180, 4), (0, 1)]) and meter.steps == 2
+    for _ in range(3):
+        assert meter.charge([(180, 4), (0, 1)])
+    assert meter.used == 5 * step == 85
+    assert not meter.charge([(180, 4), (0, 1)]), "85 + 17 would pass 100"
+    assert meter.stopped and meter.used == 85 and meter.steps == 5, "the refused step is not counted"
+    assert not meter.charge([(0, 1)]), "once stopped, a request stays stopped"
+    error = meter.error()
+    assert isinstance(error, DecodingLimitError) and isinstance(error, TooMuchWorkError)
+    assert "stopped after 5 decoder steps and 85 work units" in str(error)
+    assert "the limit of 100 per request" in str(error)

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from bench.work_budget import Estimator
-from service.app.cost import STEP_COST_ROWS
+from service.app.cost import STEP_COST_ROWS, TextWork
 from service.app.settings import Settings
 from service.runtime import Translator
 from tests.service.app.conftest import LiveServer, live_server, server_settings, wait_until
@@ -55,6 +55,7 @@ def budget_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
             models_dir,
             folder,
             max_request_work=5_000,
+            max_decoding_work=4_000,  # applies to /v1/align before decoding; these translations are all light
             output_length_cap=100,
             batch_slice_work=10**6,
             light_request_work=10**6,
@@ -68,19 +69,24 @@ def _decoded_sentences(live: LiveServer) -> float:
         return sample_value(metric_samples(client), "heed_batch_size", "heed_batch_size_sum", model="en-de")
 
 
-def test_a_request_over_the_work_budget_is_413_before_any_decoding(budget_server: LiveServer) -> None:
+def test_a_request_over_the_work_budget_is_413_before_any_decoding(
+    budget_server: LiveServer, tiny_bundle: Path
+) -> None:
     before = _decoded_sentences(budget_server)
     # 60 numbers: read whole by the tiny model (fewer than 256 pieces), and over 45, so capped at 100 output pieces
-    body = {"source": "en", "target": "de", "text": [" ".join(map(str, range(60)))] * 64, "beam_size": 16, "n_best": 16}
+    numbers = " ".join(map(str, range(60)))
+    body = {"source": "en", "target": "de", "text": [numbers] * 64, "beam_size": 16, "n_best": 16}
     with budget_server.client() as client:
         response = client.post("/v1/translate", json=body)
     assert response.status_code == 413
     error = response.json()["error"]
     assert error["code"] == "too_much_work"
-    # 64 texts x 16 rows x 101 steps (the cap of 100 pieces, then "</s>"), and 4 batches of 16 texts' steps
-    row_steps = 64 * 16 * 101
-    needed = row_steps + STEP_COST_ROWS * 4 * 101
-    assert f"needs {needed:,} decoder row-steps ({row_steps:,} for its texts' hypotheses" in error["message"]
+    # 64 texts x 16 rows x 101 steps (the cap of 100 pieces, then "</s>"), each row-step weighing 1 + source / 180,
+    # and 4 batches of 16 texts' steps
+    pieces = Translator.load(tiny_bundle).count_source_tokens(numbers)
+    rows_work = 64 * TextWork(16, 101, pieces).row_steps
+    needed = rows_work + STEP_COST_ROWS * 4 * 101
+    assert f"needs {needed:,} work units ({rows_work:,} for its texts' hypotheses" in error["message"]
     assert f"the limit is 5,000 per request, exceeded by {needed - 5_000:,}" in error["message"]
     assert _decoded_sentences(budget_server) == before, "nothing was decoded"
 
@@ -89,12 +95,14 @@ def test_libretranslate_alternatives_count_as_beam_rows_in_the_budget(budget_ser
     with budget_server.client() as client:
         body = {"q": [PAIRS[0][0]] * 40, "source": "en", "target": "de", "alternatives": 15}
         refused = client.post("/translate", json=body)
-        assert refused.status_code == 413 and "decoder row-steps" in refused.json()["error"]
+        assert refused.status_code == 413 and "work units" in refused.json()["error"]
         allowed = client.post("/translate", json={**body, "alternatives": 0, "q": PAIRS[0][0]})
         assert allowed.status_code == 200 and allowed.json()["translatedText"] == PAIRS[0][1]
 
 
-def test_a_request_within_the_budget_translates_and_max_length_counts(budget_server: LiveServer) -> None:
+def test_a_request_within_the_budget_translates_and_max_length_counts(
+    budget_server: LiveServer, tiny_bundle: Path
+) -> None:
     with budget_server.client() as client:
         body = {"source": "en", "target": "de", "text": [s for s, _ in PAIRS[:8]], "store": False}
         answer = client.post("/v1/translate", json=body)
@@ -102,9 +110,10 @@ def test_a_request_within_the_budget_translates_and_max_length_counts(budget_ser
         assert [item["text"] for item in answer.json()["translations"]] == [t for _, t in PAIRS[:8]]
         # one short text, but a max_length of 1000 at beam 4: 4 rows and the step's own cost, 1001 steps
         long_limit = client.post("/v1/translate", json={**body, "text": PAIRS[0][0], "max_length": 1000})
-        needed = (4 + STEP_COST_ROWS) * 1001
+        pieces = Translator.load(tiny_bundle).count_source_tokens(PAIRS[0][0])
+        needed = TextWork(4, 1001, pieces).row_steps + STEP_COST_ROWS * 1001
         assert long_limit.status_code == 413
-        assert f"needs {needed:,} decoder row-steps" in long_limit.json()["error"]["message"]
+        assert f"needs {needed:,} work units" in long_limit.json()["error"]["message"]
 
 
 # -- real processes over the shipped bundle ----------------------------------------------------------------------
@@ -175,7 +184,6 @@ def test_a_request_whose_client_disconnects_stops_decoding(shipped_models: Path,
     assert len(translations_logged()) == 2, "the abandoned request is logged too"
 
 
-@needs_shipped
 def _paragraphs_of(characters: int) -> str:
     """Real sentences, as paragraphs of three, at most `characters` long."""
 
@@ -188,26 +196,30 @@ def _paragraphs_of(characters: int) -> str:
     return layout(sentences)
 
 
-def _most_admitted(text: str, beam: int) -> int:
-    """How many copies of `text` one request may hold under the default limits, as the server estimates it."""
-    return Estimator(Translator.load(SHIPPED_EN_DE), Settings()).most_admitted(text, beam)
+def _most_texts(text: str, beam: int) -> tuple[int, int]:
+    """How many copies of `text` one request may hold under the default limits, as the server estimates it: at most
+    the decoding limit (all of them finish when their outputs run to the length limit), and at most the budget."""
+    estimator = Estimator(Translator.load(SHIPPED_EN_DE), Settings())
+    return estimator.most_finished(text, beam), estimator.most_admitted(text, beam)
 
 
 @needs_shipped
 def test_the_worst_admitted_requests_stay_under_the_memory_limit(shipped_models: Path, tmp_path: Path) -> None:
-    """Default limits. Each shape fills the budget (25,000) its own way, as many texts as it admits (NUMBERS at
-    beam 16: 4 texts of 257 x (16 + 8) row-steps, each a slice of its own); two run at once, one per batch worker."""
-    shapes = [
-        {"text": [NUMBERS] * _most_admitted(NUMBERS, 16), "beam_size": 16, "n_best": 16},
-        {"text": [NUMBERS] * _most_admitted(NUMBERS, 4), "beam_size": 4, "n_best": 4},
-        {"text": [NUMBERS] * _most_admitted(NUMBERS, 1), "beam_size": 1},
-        {"text": [LETTERS] * _most_admitted(LETTERS, 4), "beam_size": 4, "n_best": 4},
-    ]
-    assert len(shapes[0]["text"]) == 4
+    """Default limits. Outputs that never end, as many as finish within the decoding limit (15,000 work units) and
+    as many as the budget (30,000) admits, which the meter stops at the decoding limit (NUMBERS at beam 16: 1 and
+    2 texts of 257 steps x (16 rows x 2.4 + 8)); two requests at once, one per batch worker."""
+    shapes: list[tuple[dict[str, Any], int]] = []
+    for text, beam in ((NUMBERS, 16), (NUMBERS, 4), (NUMBERS, 1), (LETTERS, 4)):
+        finished, admitted = _most_texts(text, beam)
+        body = {"text": [text] * finished, "beam_size": beam, "n_best": beam, "store": False}
+        shapes.append((body, 200))
+        if text == NUMBERS:  # letters end sooner than their limit, so more of them finish
+            shapes.append(({**body, "text": [text] * admitted}, 413))
+    assert [len(body["text"]) for body, _ in shapes[:2]] == [1, 2]
     paragraphs = _paragraphs_of(5000)
     with serve_process(shipped_models, tmp_path) as server, ThreadPoolExecutor(2) as pool:
-        too_much = _translate(server, {**shapes[0], "text": [NUMBERS] * 5})
-        assert too_much.status_code == 413
+        too_much = _translate(server, {**shapes[0][0], "text": [NUMBERS] * 3})
+        assert too_much.status_code == 413 and "the limit is 30,000 per request" in too_much.text
         # 5,000 letters, 5,000 pieces: read in parts of 256, their worst case is over the budget at the model's beam
         unspaced = _translate(server, {"text": "a" * 5000})
         assert unspaced.status_code == 413 and unspaced.json()["error"]["code"] == "too_much_work"
@@ -217,14 +229,49 @@ def test_the_worst_admitted_requests_stay_under_the_memory_limit(shipped_models:
         (item,) = document.json()["translations"]
         assert len(item["segments"]) == paragraphs.count(".") and not item["truncated"]
         seconds: list[float] = []
-        for shape in shapes:
+        for body, status in shapes:
             started = time.monotonic()
-            answers = list(pool.map(lambda body: _translate(server, body), [shape, shape]))
+            answers = list(pool.map(lambda one: _translate(server, one), [body, body]))
             seconds.append(time.monotonic() - started)
-            assert [answer.status_code for answer in answers] == [200, 200], answers[0].text[:300]
+            assert [answer.status_code for answer in answers] == [status, status], answers[0].text[:300]
         peak = peak_rss_mib(server.pid)
     print(f"\npeak RSS {peak:.0f} MiB; seconds per pair of worst requests: {[round(s, 2) for s in seconds]}")
     assert peak < K8S_MEMORY_LIMIT_MIB * 0.75
+
+
+@needs_shipped
+@pytest.mark.parametrize("batching", ["true", "false"])
+def test_outputs_that_never_end_are_stopped_at_the_decoding_limit_at_the_same_step_every_time(
+    shipped_models: Path, tmp_path: Path, batching: str
+) -> None:
+    """Two number sequences at beam 16: admitted (24,034 units, under the budget of 30,000), but both would decode to
+    their length limit. The meter stops the request before the step that would pass 15,000 units, counting only its
+    own rows, so twice, and beside other traffic, it stops at the same step; the CPU is then idle again."""
+    body = {"text": [NUMBERS] * 2, "beam_size": 16, "store": False}
+    with serve_process(shipped_models, tmp_path, HEED_BATCHING=batching) as server:
+        alone = _translate(server, body)
+        with ThreadPoolExecutor(2) as pool:
+            beside = pool.submit(_translate, server, body)
+            light = [_translate(server, {"text": SHORT, "store": False}) for _ in range(5)]
+            beside_answer = beside.result()
+        time.sleep(0.5)
+        before = cpu_seconds(server.pid)
+        time.sleep(1.0)
+        idle = cpu_seconds(server.pid) - before
+        with httpx.Client(base_url=server.url) as client:
+            stopped = sample_value(metric_samples(client), "heed_rejected_requests", "heed_rejected_requests_total",
+                                   reason="decoding_limit")  # fmt: skip
+    assert [answer.status_code for answer in (alone, beside_answer)] == [413, 413], alone.text[:300]
+    assert all(answer.status_code == 200 for answer in light)
+    messages = [answer.json()["error"]["message"] for answer in (alone, beside_answer)]
+    assert messages[0] == messages[1], "the same request stops at the same step"
+    found = re.search(r"stopped after (\d+) decoder steps and ([\d,]+) work units", messages[0])
+    assert found and 0 < int(found.group(1)) < 2 * 257, messages[0]
+    assert 15_000 - 16 * 2 * 2.5 - 8 < int(found.group(2).replace(",", "")) <= 15_000
+    assert "the limit of 15,000 per request" in messages[0]
+    assert alone.json()["error"]["code"] == "too_much_work"
+    assert stopped == 2
+    assert idle < 0.2, f"the process used {idle:.2f} s of CPU in 1 s after the stop"
 
 
 def _latencies(server: ServeProcess, count: int) -> list[float]:
@@ -276,5 +323,6 @@ def test_aligning_over_the_work_budget_is_413_before_any_decoding(budget_server:
         accepted = client.post("/v1/align", json={**body, "text": ["A dog."], "translation": ["Ein Hund."]})
     assert refused.status_code == 413, refused.text
     assert refused.json()["error"]["code"] == "too_much_work"
-    assert "the limit is 5,000 per request" in refused.json()["error"]["message"]
+    # forced decoding takes every step it is estimated at: the decoding limit (4,000, under the budget) applies now
+    assert "the limit is 4,000 per request" in refused.json()["error"]["message"]
     assert accepted.status_code == 200, accepted.text

@@ -1,4 +1,4 @@
-"""Rate limits on work: with HEED_RATE_LIMIT_WORK a caller's translations draw their estimated decoder row-steps
+"""Rate limits on work: with HEED_RATE_LIMIT_WORK a caller's translations draw their estimated work units
 (service/app/cost.py) from a bucket refilled at that many a minute, in this process or shared through a real
 Redis. A request the bucket cannot pay for is 429 with Retry-After, while a smaller one still fits."""
 
@@ -49,13 +49,13 @@ def test_work_not_requests_is_counted(local_server: LiveServer, request_work: in
     assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
     error = refused.json()["error"]
     assert error["code"] == "rate_limited"
-    assert f"needs {request_work:,} decoder row-steps" in error["message"]
+    assert f"needs {request_work:,} work units" in error["message"]
     assert f"the rate limit of {request_work * 3 // 2:,} per minute" in error["message"]
     small = _translate(local_server, TEXTS[:1])
     assert small.status_code == 200 and small.json()["translations"][0]["text"] == PAIRS[0][1]
     with local_server.client() as client:
         libre = client.post("/translate", json={"q": TEXTS, "source": "en", "target": "de"})
-    assert libre.status_code == 429 and "decoder row-steps" in libre.json()["error"]
+    assert libre.status_code == 429 and "work units" in libre.json()["error"]
 
 
 def test_replicas_share_the_work_buckets_through_redis(

@@ -65,3 +65,39 @@ def test_the_automatic_length_limit_follows_the_cap_and_an_explicit_max_length_w
     assert explicit.text == PAIRS[0][1]
     assert translator.max_output_length(20, cap=7) == 7 and translator.max_output_length(1, cap=7) == 7
     assert translator.max_output_length(1) == int(2.0 * 1 + 10)
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_every_step_reports_its_texts_and_live_rows_before_it_runs(
+    translator: Any, counted: CountingDecoder, beam_size: int
+) -> None:
+    """What the decoding meter counts: the rows of each call, per text, told before the call (and with `wanted`
+    turning False from the report on, no further call decodes that text)."""
+    steps: list[tuple[list[int], list[int]]] = []
+    expected = translator.translate_batch(SOURCES, beam_size=beam_size)
+    counted.rows.clear()
+    found = translator.translate_batch(SOURCES, beam_size=beam_size, on_step=lambda t, r: steps.append((t, r)))
+    assert [t.text for t in found] == [t.text for t in expected], "watching changes nothing"
+    assert [sum(rows) for _, rows in steps] == counted.rows
+    assert all(0 < count <= beam_size for _, rows in steps for count in rows)
+    assert sorted({text for texts, _ in steps for text in texts}) == list(range(len(SOURCES)))
+    counted.rows.clear()
+    stopped: set[int] = set()
+
+    def stop_text_2_at_its_third_step(texts: list[int], rows: list[int]) -> None:
+        if 2 in texts and sum(2 in seen for seen, _ in stopped_steps) >= 2:
+            stopped.add(2)
+        stopped_steps.append((texts, rows))
+
+    stopped_steps: list[tuple[list[int], list[int]]] = []
+    cut = translator.translate_batch(
+        SOURCES, beam_size=beam_size, on_step=stop_text_2_at_its_third_step, wanted=lambda i: i not in stopped
+    )
+    assert cut[2].text == "" and [t.text for i, t in enumerate(cut) if i != 2] == [
+        t.text for i, t in enumerate(expected) if i != 2
+    ]
+    assert len(counted.rows) == len(stopped_steps)
+    for index, (texts, rows) in enumerate(stopped_steps):  # from its third step on, text 2's rows are not decoded
+        dropped = rows[texts.index(2)] if 2 in texts and index >= 2 else 0
+        assert counted.rows[index] == sum(rows) - dropped
+    assert not any(2 in texts for texts, _ in stopped_steps[3:])
