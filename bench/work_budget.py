@@ -8,7 +8,9 @@ sent alone, so its seconds are its own:
   caption sentences in paragraphs of three (the Multi30k val source) and dense prose (the English side of the
   parliament alignment gold, detokenized: long sentences with many words a caption vocabulary cuts into small
   pieces). For each: sentences, source pieces, the cost model's estimate (service/app/cost.py, computed here as
-  the server computes it), the status the server answers, and its wall and CPU seconds.
+  the server computes it), the work its decoding really takes (decoded here, in the server's slices, under an
+  unlimited DecodingMeter: what the server's meter would count), the status the server answers, and its wall and
+  CPU seconds.
 - worst admitted requests: five shapes, each twice: as many texts as the budget admits (their decoding passes the
   decoding limit, so the meter stops them: 413 after about that limit's work), and as many as the decoding limit
   lets finish (200). Number sequences of 255 pieces (the model reads them whole and translates them to the output
@@ -33,7 +35,8 @@ import httpx
 from bench.report import print_json_report
 from bench.servers import ServerProcess, heed_arguments, launch
 from bench.workload import SHARED_RAW, TRANSLATE_PATH, read_sentences
-from service.app.batching import WorkLimits
+from service.app.batching import DecodeOptions, WorkLimits, decode_texts, metered
+from service.app.cost import DecodingMeter
 from service.app.settings import Settings
 from service.app.translation import sentence_rows
 from service.runtime import Translator
@@ -100,6 +103,17 @@ class Estimator:
     def work(self, texts: Sequence[str], beam: int) -> int:
         return self.work_of_rows(self.rows(texts), beam)
 
+    def decoded_work(self, rows: Sequence[str], beam: int) -> int:
+        """The work units decoding `rows` really takes, in the batches the server would decode them in."""
+        estimate = self.limits.estimate(self.translator, rows, beam, None, self.settings.max_batch_size)
+        meter, options = DecodingMeter(sys.maxsize), DecodeOptions(beam_size=beam)
+        for batch in estimate.batches:
+            sources = [estimate.texts[index].source_tokens for index in batch]
+            wanted, on_step = metered(meter, sources, lambda _: True)
+            texts = [rows[index] for index in batch]
+            decode_texts(self.translator, texts, options, self.limits.length_cap, wanted, on_step)
+        return round(meter.used)
+
     def most_admitted(self, text: str, beam: int, budget: int | None = None) -> int:
         """How many copies of `text` one request may hold within `budget` (default: the per-request budget), at
         least 1."""
@@ -118,7 +132,7 @@ def _document(estimator: Estimator, name: str, text: str, beam: int) -> dict[str
     rows = estimator.rows([text])
     pieces = sum(estimator.translator.source_tokenizer.count(row) for row in rows)
     return {"text": name, "characters": len(text), "sentences": len(rows), "source_pieces": pieces, "beam": beam,
-            "estimate": estimator.work_of_rows(rows, beam)}  # fmt: skip
+            "estimate": estimator.work_of_rows(rows, beam), "decoded": estimator.decoded_work(rows, beam)}  # fmt: skip
 
 
 def _send(server: ServerProcess, pair: tuple[str, str], texts: list[str], beam: int) -> dict[str, Any]:

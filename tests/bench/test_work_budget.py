@@ -51,6 +51,7 @@ def test_documents_and_the_worst_admitted_requests_are_answered_as_the_budget_sa
     for document in report["documents"]:
         assert 4500 < document["characters"] <= 5000 and document["sentences"] > 30, document
         assert document["status"] == (200 if document["estimate"] <= budget else 413), document
+        assert 0 < document["decoded"] <= document["estimate"], "the estimate bounds what decoding takes"
     for shape in report["worst_admitted"]:  # the meter may stop only what could pass the decoding limit
         assert shape["estimate"] <= budget, shape
         metered = shape["estimate"] > report["max_decoding_work"]
