@@ -5,8 +5,9 @@
 
 One `python -m service serve` with default settings. Light clients send one sentence each (the first lines of
 the sentences file, at the bundle's default beam); heavy clients send requests built to sit just under the
-per-request work budget (HEED_MAX_REQUEST_WORK, service/app/cost.py): texts of a 400-number sequence, which
-the model reads to its 256-piece cap and translates to the output length limit. The report gives light p50
+per-request limits (HEED_MAX_REQUEST_WORK and HEED_MAX_DECODING_WORK, service/app/cost.py): texts of a number
+sequence of 255 pieces, which the model reads whole and translates to the output length limit, as many as are
+answered 200 (more are refused before decoding or stopped by the decoding limit). The report gives light p50
 and p99 in both phases, their ratio, the heavy requests' latencies and the server's peak RSS.
 """
 
@@ -29,7 +30,7 @@ from bench.servers import LOCALHOST, heed_arguments, launch
 from bench.stats import LatencySummary, ratio
 from bench.workload import TRANSLATE_PATH, count_translation, default_sentences_path, read_sentences
 
-HEAVY_TEXT = " ".join(str(number) for number in range(400))
+HEAVY_TEXT = " ".join(str(number) for number in range(136))  # 255 pieces in the shipped vocabularies
 HEAVY_BEAM = 4
 
 
@@ -43,12 +44,12 @@ async def _load(port: int, bodies: Sequence[dict[str, Any]], clients: int, durat
 
 
 def heavy_body(url: str, source: str, target: str) -> dict[str, Any]:
-    """As many HEAVY_TEXT texts as the server's work budget admits (at least one)."""
+    """As many HEAVY_TEXT texts as the server's limits let finish (at least one)."""
     body: dict[str, Any] = {"source": source, "target": target, "text": [HEAVY_TEXT], "beam_size": HEAVY_BEAM}
     with httpx.Client(base_url=url, timeout=120) as client:
         while len(body["text"]) < 64:
             bigger = {**body, "text": [HEAVY_TEXT] * (len(body["text"]) + 1), "store": False}
-            if client.post(TRANSLATE_PATH, json=bigger).status_code == 413:
+            if client.post(TRANSLATE_PATH, json=bigger).status_code == 413:  # refused, or stopped while decoding
                 break
             body = bigger
     return {**body, "store": False}

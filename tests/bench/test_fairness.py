@@ -28,5 +28,5 @@ def test_light_latency_is_measured_alone_and_beside_heavy_requests(tiny_bundle: 
     for phase in ("light_alone", "light_beside_heavy", "heavy"):
         assert report[phase]["requests"] > 0 and report[phase]["errors"] == 0, report[phase]
         assert report[phase]["latency_ms"]["p50"] <= report[phase]["latency_ms"]["p99"]
-    assert 1 <= report["heavy_texts"] < 64, "the heavy request stops where the budget refuses one more text"
+    assert 1 <= report["heavy_texts"] < 64, "the heavy request stops where the limits refuse one more text"
     assert report["light_p50_beside_over_alone"] > 0 and report["peak_rss_mib"] > 0
