@@ -233,6 +233,15 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _light_requests_fit_the_decoding_limit(self) -> Settings:
+        if self.max_decoding_work is not None and self.light_request_work > self.max_decoding_work:
+            raise ValueError(
+                f"light_request_work ({self.light_request_work}) must be at most max_decoding_work "
+                f"({self.max_decoding_work}): light requests share decoder steps with others, so they are not metered"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _api_keys_are_usable(self) -> Settings:
         self.api_key_values()  # refuse to start with keys that cannot work rather than serve without them
         return self

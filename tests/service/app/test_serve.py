@@ -52,6 +52,9 @@ def test_inconsistent_settings_are_refused() -> None:
         Settings(queue_capacity=10, max_texts=64)
     with pytest.raises(ValidationError):
         Settings(max_batch_size=0)
+    with pytest.raises(ValidationError, match="light requests share decoder steps with others"):
+        Settings(light_request_work=20_000, max_decoding_work=15_000)
+    assert Settings(light_request_work=20_000, max_decoding_work=None).light_request_work == 20_000
 
 
 def test_every_setting_has_a_flag_and_flags_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -55,10 +55,10 @@ def budget_server(models_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
             models_dir,
             folder,
             max_request_work=5_000,
-            max_decoding_work=4_000,  # applies to /v1/align before decoding; these translations are all light
+            max_decoding_work=4_000,  # applies to /v1/align before decoding
             output_length_cap=100,
-            batch_slice_work=10**6,
-            light_request_work=10**6,
+            batch_slice_work=10**6,  # a heavy request is one slice
+            light_request_work=4_000,  # at most the decoding limit, since light requests are not metered
         )
     ) as live:
         yield live
