@@ -2,10 +2,10 @@
 
 The unit is the work unit: one decoder row-step (one hypothesis, or row, advanced by one decoder step) over a
 short source. A row's cost grows with the source it attends to, so a row-step over a source of `S` pieces (its
-"</s>" included) weighs `1 + S / SOURCE_PIECES_PER_ROW`. Measured on the shipped en-de bundle on one core, a
-decoder call took 0.59 ms + 81 us per row + 0.47 us per row and source piece (a least-squares fit over 2,300 calls
-of real documents and of long number sequences, rows 1-64, sources 5-257 pieces; within 4% of every workload's
-total), so a row reading 180 pieces costs twice one reading none.
+"</s>" included) weighs `1 + S / SOURCE_PIECES_PER_ROW`. Measured on the shipped en-de bundle on one core
+(`python -m bench.decoder_cost`), a decoder call took 0.79 ms + 80 us per row + 0.46 us per row and source piece
+(a least-squares fit over 1,394 calls of real documents and of long number sequences, rows 1-64, sources up to
+257 pieces; within 9% of every workload's total), so a row reading about 175 pieces costs twice one reading none.
 
 A text decoded with beam `b` runs at most `cap + 1` steps of at most `b` rows (the last step can only emit
 "</s>"), where `cap` is the output length limit: the request's `max_length`, or else the manifest's rule
@@ -17,11 +17,12 @@ will be decoded in (`plan_batches`, as the scheduler slices it) of their rows' w
 of the batch's longest text.
 
 The estimate is an upper bound that real text stays far below: hypotheses end long before their length limit (a
-5,000-character document decodes about 40% of its estimate). Outputs that never end (number sequences, long runs
-of letters) do reach it. So a heavy request's decoding is also metered (`DecodingMeter`): before each decoder step
-its live rows and the step are counted in the same units, and a request whose next step would pass the decoding
-limit is stopped there and refused with 413. The meter counts only the request's own rows, from the decoding
-itself, so where it stops a request does not depend on the machine, its load or other requests.
+5,000-character document decodes 38-57% of its estimate at beam 4, bench.work_budget). Outputs that never end
+(number sequences, long runs of letters) do reach it. So a heavy request's decoding is also metered
+(`DecodingMeter`): before each decoder step its live rows and the step are counted in the same units, and a
+request whose next step would pass the decoding limit is stopped there and refused with 413. The meter counts
+only the request's own rows, from the decoding itself, so where it stops a request does not depend on the
+machine, its load or other requests.
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ from service.app.errors import ApiError
 from service.runtime import Translator
 from service.runtime.tokenizer import MAX_SOURCE_PIECES, MAX_TARGET_PIECES
 
-STEP_COST_ROWS = 8  # a decoder step costs about as much as this many more rows (fit above: 0.59 ms, plus Python)
-SOURCE_PIECES_PER_ROW = 180  # a row-step over this many source pieces weighs twice one over none (fit above)
+STEP_COST_ROWS = 8  # a decoder step costs about as much as this many more rows (the graph call alone: 9.9)
+SOURCE_PIECES_PER_ROW = 180  # a row-step over this many source pieces weighs twice one over none (fit above: 173)
 
 
 def row_weight(source_tokens: int) -> float:

@@ -16,7 +16,8 @@ def error_responses(*statuses: int) -> ErrorResponses:
         404: "Unknown or expired id (or, with API keys on, a result another key created)",
         409: "The result was stored without attention (attention: false), which this view needs",
         410: "The result was evicted before it expired, to make room for its caller's newer results",
-        413: "Request body too large",
+        413: "Request body too large, or too much work (code too_much_work): its estimate is over the per-request "
+        "budget (refused before decoding), or its decoding reached the decoding limit and was stopped",
         415: "Body not sent as JSON",
         422: "Invalid request: the message says which field and why",
         503: "Not ready, overloaded (Retry-After) or the result store is unavailable",

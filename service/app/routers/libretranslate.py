@@ -58,7 +58,11 @@ _REQUEST_BODY: dict[str, Any] = {
 }
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": LibreTranslateError, "description": "Invalid request"},
-    413: {"model": LibreTranslateError, "description": "Request body too large"},
+    413: {
+        "model": LibreTranslateError,
+        "description": "Request body too large, or too much work: over the per-request budget, or stopped at the "
+        "decoding limit",
+    },
     503: {"model": LibreTranslateError, "description": "Not ready or overloaded"},
     504: {"model": LibreTranslateError, "description": "The translation did not finish in time"},
 }
