@@ -3,6 +3,7 @@ Runtime."""
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,18 @@ def probe_sentences() -> list[str]:
     halves = [f"{' '.join(a.split()[:3])} {' '.join(b.split()[3:])}" for a, b in pairs]
     joined = [f"{sources[i]} {sources[i + 1]}" for i in range(0, 8, 2)]
     return sources + halves[:10] + joined + ["A man.", "swimming in the lake", "Two girls"]
+
+
+@pytest.fixture
+def document_sources(tmp_path: Path) -> tuple[Path, Path]:
+    """Caption and prose files from the tiny corpus for bench.work_budget and bench.decoder_cost (their --captions
+    and --prose): short sentences, and long lowercased lines of two joined by a comma."""
+    captions = tmp_path / "captions.en"
+    captions.write_text("".join(f"{source}\n" for source, _ in PAIRS) * 20, encoding="utf-8")
+    long_lines = tmp_path / "prose.en"
+    joined = [f"{a.lower()} , {b.lower()}\n" for (a, _), (b, _) in itertools.pairwise(PAIRS)]
+    long_lines.write_text("".join(joined) * 10, encoding="utf-8")
+    return captions, long_lines
 
 
 @pytest.fixture(scope="session")

@@ -3,14 +3,12 @@ its workloads."""
 
 from __future__ import annotations
 
-import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 
 from bench.decoder_cost import fit, main
-from tests.tiny_corpus import PAIRS
 
 
 def test_the_fit_recovers_the_cost_of_a_call_a_row_and_a_source_piece() -> None:
@@ -19,12 +17,10 @@ def test_the_fit_recovers_the_cost_of_a_call_a_row_and_a_source_piece() -> None:
     assert np.allclose(fit(calls), law, rtol=1e-6, atol=1e-12)
 
 
-def test_a_run_times_every_decoder_call_of_its_workloads(tiny_bundle: Path, tmp_path: Path) -> None:
-    captions = tmp_path / "captions.en"
-    captions.write_text("".join(f"{source}\n" for source, _ in PAIRS) * 20, encoding="utf-8")
-    long_lines = tmp_path / "prose.en"
-    joined = [f"{a.lower()} , {b.lower()}\n" for (a, _), (b, _) in itertools.pairwise(PAIRS)]
-    long_lines.write_text("".join(joined) * 10, encoding="utf-8")
+def test_a_run_times_every_decoder_call_of_its_workloads(
+    tiny_bundle: Path, tmp_path: Path, document_sources: tuple[Path, Path]
+) -> None:
+    captions, long_lines = document_sources
     out = tmp_path / "cost.json"
     arguments = ["--models-dir", str(tiny_bundle.parent), "--model", "en-de", "--captions", str(captions)]
     assert main([*arguments, "--prose", str(long_lines), "--length-cap", "40", "--out", str(out)]) == 0

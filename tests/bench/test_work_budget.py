@@ -3,7 +3,6 @@ where every request is answered as the cost model says it must be."""
 
 from __future__ import annotations
 
-import itertools
 import json
 import subprocess
 import sys
@@ -31,13 +30,9 @@ def test_documents_fill_the_text_limit_without_passing_it() -> None:
 
 
 def test_documents_and_the_worst_admitted_requests_are_answered_as_the_budget_says(
-    tiny_bundle: Path, tmp_path: Path
+    tiny_bundle: Path, tmp_path: Path, document_sources: tuple[Path, Path]
 ) -> None:
-    captions = tmp_path / "captions.en"
-    captions.write_text("".join(f"{source}\n" for source, _ in PAIRS) * 20, encoding="utf-8")
-    long_lines = tmp_path / "prose.en"
-    joined = [f"{a.lower()} , {b.lower()}\n" for (a, _), (b, _) in itertools.pairwise(PAIRS)]
-    long_lines.write_text("".join(joined) * 10, encoding="utf-8")
+    captions, long_lines = document_sources
     out = tmp_path / "work.json"
     command = [
         sys.executable, "-m", "bench.work_budget", "--models-dir", str(tiny_bundle.parent), "--model", "en-de",

@@ -120,7 +120,8 @@ def test_sigterm_with_long_work_in_flight_cancels_it_with_503_and_exits_within_t
     models = tmp_path / "models"
     models.mkdir()
     (models / "en-de").symlink_to(SHIPPED_EN_DE)
-    variables = {"HEED_SHUTDOWN_GRACE_SECONDS": str(SHORT_GRACE_SECONDS), "HEED_MAX_REQUEST_WORK": "10000000"}
+    raised = {"HEED_MAX_REQUEST_WORK": "10000000", "HEED_MAX_DECODING_WORK": "10000000"}  # admitted, not metered
+    variables = {"HEED_SHUTDOWN_GRACE_SECONDS": str(SHORT_GRACE_SECONDS), **raised}
     body = {"source": "en", "target": "de", "text": [NUMBERS] * 16, "beam_size": 16, "store": False}  # about 20 s
     with serve_process(models, tmp_path, **variables) as server, ThreadPoolExecutor(2) as pool:
         long = pool.submit(httpx.post, server.url + "/v1/translate", json=body, timeout=120)

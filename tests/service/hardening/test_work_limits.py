@@ -38,6 +38,7 @@ NUMBERS = " ".join(str(number) for number in range(136))
 # A 256-character word of 256 pieces, one per character.
 LETTERS = "a" * 256
 SHORT = "A man in a blue shirt is standing on a ladder."
+UNLIMITED = {"HEED_MAX_REQUEST_WORK": "10000000", "HEED_MAX_DECODING_WORK": "10000000"}  # long work, never refused
 
 needs_shipped = pytest.mark.skipif(
     not (SHIPPED_EN_DE / "decoder.onnx").is_file(), reason="the shipped en-de bundle is not in artifacts/"
@@ -148,8 +149,8 @@ def _translate(server: ServeProcess, body: dict[str, Any], timeout: float = 120)
 def test_a_timed_out_request_stops_decoding_and_the_cpu_is_idle_within_a_second(
     shipped_models: Path, tmp_path: Path, batching: str
 ) -> None:
-    # about 20 s of decoding, admitted by a raised budget, answered 504 after 1 s
-    variables = {"HEED_MAX_REQUEST_WORK": "10000000", "HEED_REQUEST_TIMEOUT_SECONDS": "1", "HEED_BATCHING": batching}
+    # about 20 s of decoding, admitted by a raised budget and decoding limit, answered 504 after 1 s
+    variables = {**UNLIMITED, "HEED_REQUEST_TIMEOUT_SECONDS": "1", "HEED_BATCHING": batching}
     with serve_process(shipped_models, tmp_path, **variables) as server:
         started = time.monotonic()
         response = _translate(server, {"text": [NUMBERS] * 16, "beam_size": 16, "store": False})
@@ -165,7 +166,7 @@ def test_a_timed_out_request_stops_decoding_and_the_cpu_is_idle_within_a_second(
 
 @needs_shipped
 def test_a_request_whose_client_disconnects_stops_decoding(shipped_models: Path, tmp_path: Path) -> None:
-    with serve_process(shipped_models, tmp_path, HEED_MAX_REQUEST_WORK="10000000") as server:
+    with serve_process(shipped_models, tmp_path, **UNLIMITED) as server:
         with pytest.raises(httpx.ReadTimeout):  # the client gives up after 1 s and closes its connection
             _translate(server, {"text": [NUMBERS] * 16, "beam_size": 16, "store": False}, timeout=1.0)
         time.sleep(1.0)
