@@ -16,6 +16,9 @@ sent alone, so its seconds are its own:
   lets finish (200). Number sequences of 255 pieces (the model reads them whole and translates them to the output
   length limit, since digits never end) at beam 16, 4, 2 and 1, and 256-letter words at beam 4. These decode
   close to their estimate, so they are the most one admitted request can cost.
+- the worst admitted alignment (/v1/align): pairs of a 255-piece number sequence and a translation cut at 512
+  pieces (forced decoding takes every step it is estimated at, so its estimate is held to the lower of the budget
+  and the decoding limit), as many as that admits. Its answer carries every pair's attention (513 x 256).
 The server's peak resident memory closes the report. Timings depend on the machine and its load; compare
 ratios within one run.
 """
@@ -36,7 +39,7 @@ from bench.report import print_json_report
 from bench.servers import ServerProcess, heed_arguments, launch
 from bench.workload import SHARED_RAW, TRANSLATE_PATH, read_sentences
 from service.app.batching import DecodeOptions, WorkLimits, decode_texts, metered
-from service.app.cost import DecodingMeter
+from service.app.cost import DecodingMeter, estimate_forced_work
 from service.app.settings import Settings
 from service.app.translation import sentence_rows
 from service.runtime import Translator
@@ -45,6 +48,8 @@ ALIGNMENT_GOLD = SHARED_RAW.parents[1] / "alignment-gold"
 PROSE = {"en-de": "europarl.en-de.en", "en-fr": "hansards.en-fr.en"}
 NUMBERS = " ".join(str(number) for number in range(136))  # 255 pieces in the shipped vocabularies
 LETTERS = "a" * 256  # 256 pieces, one per character
+ALIGN_TRANSLATION = " ".join(str(number) for number in range(300))  # over 512 target pieces: cut at 512
+ALIGN_PATH = "/v1/align"
 BEAMS = (1, 2, 4)
 WORST_SHAPES = (
     ("numbers", NUMBERS, 16), ("numbers", NUMBERS, 4), ("numbers", NUMBERS, 2), ("numbers", NUMBERS, 1),
@@ -123,6 +128,18 @@ class Estimator:
             count += 1
         return count
 
+    def alignment_work(self, pairs: int) -> int:
+        return estimate_forced_work(self.translator, [NUMBERS] * pairs, [ALIGN_TRANSLATION] * pairs).total
+
+    def most_aligned(self) -> int:
+        """How many (NUMBERS, ALIGN_TRANSLATION) pairs one /v1/align request may hold (at least 1)."""
+        limits = [self.settings.max_request_work, self.settings.max_decoding_work]
+        limit = min(limit for limit in limits if limit is not None)
+        count = 1
+        while count < self.settings.max_texts and self.alignment_work(count + 1) <= limit:
+            count += 1
+        return count
+
     def most_finished(self, text: str, beam: int) -> int:
         """How many copies of a `text` whose outputs run to their length limit the decoding limit lets finish."""
         return self.most_admitted(text, beam, self.settings.max_decoding_work)
@@ -144,6 +161,19 @@ def _send(server: ServerProcess, pair: tuple[str, str], texts: list[str], beam: 
         "wall_s": round(time.perf_counter() - started, 2),
         "cpu_s": round(server.cpu_seconds() - cpu, 2),
     }
+
+
+def _align(server: ServerProcess, pair: tuple[str, str], estimator: Estimator) -> dict[str, Any]:
+    count = estimator.most_aligned()
+    body = {"source": pair[0], "target": pair[1], "text": [NUMBERS] * count,
+            "translation": [ALIGN_TRANSLATION] * count, "store": False}  # fmt: skip
+    cpu, started = server.cpu_seconds(), time.perf_counter()
+    response = httpx.post(server.url + ALIGN_PATH, json=body, timeout=600)
+    return {
+        "pairs": count, "estimate": estimator.alignment_work(count), "status": response.status_code,
+        "wall_s": round(time.perf_counter() - started, 2), "cpu_s": round(server.cpu_seconds() - cpu, 2),
+        "response_bytes": len(response.content),
+    }  # fmt: skip
 
 
 def run(options: argparse.Namespace) -> dict[str, Any]:
@@ -180,6 +210,7 @@ def run(options: argparse.Namespace) -> dict[str, Any]:
                         {"shape": f"{count} x {name}", "texts": count, "beam": beam,
                          "estimate": estimator.work([text] * count, beam), **measured}
                     )  # fmt: skip
+            report["worst_alignment"] = _align(server, (source, target), estimator)
             report["peak_rss_mib"] = round(server.peak_rss_bytes() / 2**20, 1)
         finally:
             server.stop()

@@ -42,7 +42,15 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from service.app.caller_context import CURRENT_CALLER
-from service.app.cost import DecodingMeter, WorkEstimate, WorkRateLimitedError, check_budget, estimate_work, is_light
+from service.app.cost import (
+    DecodingMeter,
+    WorkEstimate,
+    WorkRateLimitedError,
+    check_budget,
+    estimate_work,
+    is_light,
+    slicing_order,
+)
 from service.app.metrics import Metrics
 from service.app.ratelimit import RateLimiter, retry_after_header
 from service.app.settings import Settings
@@ -453,7 +461,8 @@ class BatchingScheduler(_SchedulerBase):
             _Job(translator, options, text, loop.create_future(), request, work, text_work.source_tokens)
             for text, work, text_work in zip(texts, estimate.per_text, estimate.texts, strict=True)
         ]
-        self._queue.extend(jobs)
+        order = range(len(jobs)) if request.light else slicing_order(estimate.per_text)  # as plan_batches slices
+        self._queue.extend(jobs[index] for index in order)
         self._arrived.set()
         self._requests_inside += 1
         try:

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
         "default admits a text of max_chars (5,000) characters of short sentences at beam 4 (test_work_limits.py).",
     )
     max_decoding_work: int | None = Field(
-        default=15_000,
+        default=13_500,
         ge=1,
         description="Most work units a request's decoding may really take, counted step by step as it decodes (its "
         "live rows weighted by their sources, and each step); a request whose next step would pass it is stopped "
@@ -108,7 +108,7 @@ class Settings(BaseSettings):
         "at a time, and heavy requests leave a worker to light ones, so single sentences keep their latency.",
     )
     batch_slice_work: int = Field(
-        default=8_000,
+        default=16_000,
         ge=1,
         description="Most work units in one slice of a heavy request. Larger slices decode its sentences in "
         "fewer, fuller steps (each step costs about as much as 8 more rows); smaller ones let other heavy requests "

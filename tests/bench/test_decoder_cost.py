@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from bench.decoder_cost import fit, main
+from bench.decoder_cost import fastest, fit, main
 
 
 def test_the_fit_recovers_the_cost_of_a_call_a_row_and_a_source_piece() -> None:
@@ -17,13 +18,21 @@ def test_the_fit_recovers_the_cost_of_a_call_a_row_and_a_source_piece() -> None:
     assert np.allclose(fit(calls), law, rtol=1e-6, atol=1e-12)
 
 
+def test_each_call_keeps_its_fastest_time_over_repeated_runs() -> None:
+    runs = [[(4, 9, 0.002), (2, 9, 0.001)], [(4, 9, 0.003), (2, 9, 0.0005)]]
+    assert fastest(runs) == [(4, 9, 0.002), (2, 9, 0.0005)]
+    with pytest.raises(RuntimeError, match="different decoder calls"):
+        fastest([[(4, 9, 0.002)], [(3, 9, 0.002)]])
+
+
 def test_a_run_times_every_decoder_call_of_its_workloads(
     tiny_bundle: Path, tmp_path: Path, document_sources: tuple[Path, Path]
 ) -> None:
     captions, long_lines = document_sources
     out = tmp_path / "cost.json"
     arguments = ["--models-dir", str(tiny_bundle.parent), "--model", "en-de", "--captions", str(captions)]
-    assert main([*arguments, "--prose", str(long_lines), "--length-cap", "40", "--out", str(out)]) == 0
+    arguments += ["--prose", str(long_lines), "--length-cap", "40", "--repeats", "2"]
+    assert main([*arguments, "--out", str(out)]) == 0
     report = json.loads(out.read_text(encoding="utf-8"))
     workloads = report["workloads"]
     assert [(w["workload"], w["beam"]) for w in workloads][:2] == [("captions", 1), ("captions", 4)]

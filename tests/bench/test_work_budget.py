@@ -51,4 +51,7 @@ def test_documents_and_the_worst_admitted_requests_are_answered_as_the_budget_sa
         assert shape["estimate"] <= budget, shape
         metered = shape["estimate"] > report["max_decoding_work"]
         assert shape["status"] == 200 or (shape["status"] == 413 and metered), shape
+    alignment = report["worst_alignment"]
+    assert alignment["status"] == 200 and alignment["pairs"] >= 1, alignment
+    assert alignment["estimate"] <= min(budget, report["max_decoding_work"])
     assert report["peak_rss_mib"] > 0

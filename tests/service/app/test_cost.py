@@ -3,11 +3,13 @@ into batches, and the message of a request over the budget."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from service.app.batching import BatchingScheduler, DecodeOptions, WorkLimits
 from service.app.cost import (
     STEP_COST_ROWS,
     DecodingLimitError,
@@ -18,7 +20,9 @@ from service.app.cost import (
     estimate_work,
     plan_batches,
     row_weight,
+    slicing_order,
 )
+from service.app.metrics import Metrics
 from service.runtime import Translator
 from tests.tiny_corpus import PAIRS
 
@@ -48,11 +52,12 @@ def test_a_source_counts_only_the_pieces_the_model_reads(translator: Any) -> Non
 def test_light_requests_are_cut_by_sentences_and_heavy_ones_into_slices() -> None:
     assert plan_batches([10] * 5, None, 2) == [[0, 1], [2, 3], [4]]
     assert plan_batches([10] * 5, 100, 2) == [[0, 1], [2, 3], [4]], "within one slice"
-    assert plan_batches([60, 50, 30, 70, 10], 100, 32) == [[0, 2, 4], [1], [3]], "first fit, in order"
-    assert plan_batches([500, 20], 100, 32) == [[0], [1]], "a text over the slice is a slice of its own"
-    assert plan_batches([60, 50, 30], 200, 32, light_work=100) == [[0, 1, 2]], "heavy: one slice of 200"
-    assert plan_batches([60, 50, 30], 100, 32, light_work=200) == [[0, 1, 2]], "light: batches, not slices"
-    assert plan_batches([60, 50, 30, 70], 150, 32, light_work=100) == [[0, 1, 2], [3]]
+    assert plan_batches([60, 50, 30, 70, 10], 100, 32) == [[4, 2, 1], [0], [3]], "first fit, cheapest first"
+    assert plan_batches([500, 20], 100, 32) == [[1], [0]], "a text over the slice is a slice of its own"
+    assert plan_batches([60, 50, 30], 200, 32, light_work=100) == [[2, 1, 0]], "heavy: one slice of 200"
+    assert plan_batches([60, 50, 30], 100, 32, light_work=200) == [[0, 1, 2]], "light: batches, in order"
+    assert plan_batches([60, 50, 30, 70], 150, 32, light_work=100) == [[2, 1, 0], [3]]
+    assert slicing_order([50, 50, 10, 50]) == [2, 0, 1, 3], "equal costs keep their request order"
 
 
 def test_the_refusal_names_the_need_the_limit_and_the_excess(translator: Any) -> None:
@@ -87,3 +92,35 @@ def test_the_meter_counts_each_step_and_stops_before_the_step_that_would_pass_it
     assert isinstance(error, DecodingLimitError) and isinstance(error, TooMuchWorkError)
     assert "stopped after 5 decoder steps and 85 work units" in str(error)
     assert "the limit of 100 per request" in str(error)
+
+
+def test_the_scheduler_decodes_a_heavy_request_in_the_slices_the_estimate_priced(
+    translator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The estimate's step charges (and so the meter's bound) assume the scheduler slices as plan_batches does:
+    cheapest texts first, first fit. The real scheduler over the real tiny translator, its calls recorded."""
+    texts = [PAIRS[5][0], PAIRS[0][0] + " " + PAIRS[1][0], PAIRS[2][0], "A dog.", PAIRS[3][0] * 2, PAIRS[4][0]]
+    limits = WorkLimits(length_cap=60, request_work=10**6, slice_work=1_500, light_work=500)
+    estimate = limits.estimate(translator, texts, 4, None, 32)
+    assert len(estimate.batches) > 2 and estimate.batches[0] != sorted(estimate.batches[0])
+    calls: list[list[str]] = []
+    real = translator.translate_batch
+
+    def recorded(batch: list[str], **options: Any) -> Any:
+        calls.append(list(batch))
+        return real(batch, **options)
+
+    monkeypatch.setattr(translator, "translate_batch", recorded)
+
+    async def translate() -> list[Any]:
+        scheduler = BatchingScheduler(Metrics(), capacity=64, workers=2, max_batch_size=32, window_seconds=0.0,
+                                      limits=limits)  # fmt: skip
+        await scheduler.start()
+        try:
+            return await scheduler.translate(translator, texts, DecodeOptions(beam_size=4))
+        finally:
+            await scheduler.stop()
+
+    translations = asyncio.run(translate())
+    assert calls == [[texts[index] for index in batch] for batch in estimate.batches]
+    assert [t.source for t in translations] == texts, "answers in request order"

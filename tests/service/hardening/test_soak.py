@@ -11,7 +11,7 @@ result store never holds more than its cap (HEED_STORE_MAX_ENTRIES=2000, well un
 The figures are printed.
 
 `test_soak_mixed` is the mixed run: light clients send single sentences, first alone, then beside heavy
-clients each sending heavy requests (9,094 work units, over HEED_LIGHT_REQUEST_WORK, so decoded in slices).
+clients each sending heavy requests (7,038 work units, over HEED_LIGHT_REQUEST_WORK, so decoded in a slice).
 What must hold: every request answers 200; light requests keep their median latency within 4 times (plus
 0.1 s) of their median alone; resident memory stays under the Kubernetes limit. `HEED_SOAK_MIXED_SECONDS`
 (default 60) is the length of each phase.
@@ -183,7 +183,7 @@ def test_soak(request: pytest.FixtureRequest, tmp_path: Path) -> None:
 MIXED_SECONDS = float(os.environ.get("HEED_SOAK_MIXED_SECONDS", "60"))
 LIGHT_CLIENTS, HEAVY_CLIENTS = 4, 2
 K8S_MEMORY_LIMIT_MIB = 768  # deploy/k8s/translator.yaml
-# Two sources of 255 pieces (read whole), each decoding to the output length limit at beam 4: 9,094 work
+# Two sources of 255 pieces (read whole), each decoding to the output length limit at beam 4: 7,038 work
 # units (service/app/cost.py), a heavy request sliced beside the light ones, under the decoding limit.
 HEAVY_BODY = {"source": "en", "target": "de", "text": [" ".join(map(str, range(136)))] * 2, "beam_size": 4,
               "store": False}  # fmt: skip

@@ -206,7 +206,7 @@ def _most_texts(text: str, beam: int) -> tuple[int, int]:
 
 @needs_shipped
 def test_the_worst_admitted_requests_stay_under_the_memory_limit(shipped_models: Path, tmp_path: Path) -> None:
-    """Default limits. Outputs that never end, as many as finish within the decoding limit (15,000 work units) and
+    """Default limits. Outputs that never end, as many as finish within the decoding limit (13,500 work units) and
     as many as the budget (30,000) admits, which the meter stops at the decoding limit (NUMBERS at beam 16: 1 and
     2 texts of 257 steps x (16 rows x 2.4 + 8)); two requests at once, one per batch worker."""
     shapes: list[tuple[dict[str, Any], int]] = []
@@ -246,7 +246,7 @@ def test_outputs_that_never_end_are_stopped_at_the_decoding_limit_at_the_same_st
     shipped_models: Path, tmp_path: Path, batching: str
 ) -> None:
     """Two number sequences at beam 16: admitted (24,034 units, under the budget of 30,000), but both would decode to
-    their length limit. The meter stops the request before the step that would pass 15,000 units, counting only its
+    their length limit. The meter stops the request before the step that would pass 13,500 units, counting only its
     own rows, so twice, and beside other traffic, it stops at the same step; it takes one core, and the CPU is then
     idle again."""
     body = {"text": [NUMBERS] * 2, "beam_size": 16, "store": False}
@@ -271,8 +271,8 @@ def test_outputs_that_never_end_are_stopped_at_the_decoding_limit_at_the_same_st
     assert messages[0] == messages[1], "the same request stops at the same step"
     found = re.search(r"stopped after (\d+) decoder steps and ([\d,]+) work units", messages[0])
     assert found and 0 < int(found.group(1)) < 2 * 257, messages[0]
-    assert 15_000 - 16 * 2 * 2.5 - 8 < int(found.group(2).replace(",", "")) <= 15_000
-    assert "the limit of 15,000 per request" in messages[0]
+    assert 13_500 - 16 * 2 * 2.5 - 8 < int(found.group(2).replace(",", "")) <= 13_500
+    assert "the limit of 13,500 per request" in messages[0]
     assert alone.json()["error"]["code"] == "too_much_work"
     assert stopped == 2
     assert idle < 0.2, f"the process used {idle:.2f} s of CPU in 1 s after the stop"
