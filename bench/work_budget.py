@@ -29,7 +29,7 @@ import argparse
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ from bench.report import print_json_report
 from bench.servers import ServerProcess, heed_arguments, launch
 from bench.workload import SHARED_RAW, TRANSLATE_PATH, read_sentences
 from service.app.batching import DecodeOptions, WorkLimits, decode_texts, metered
-from service.app.cost import DecodingMeter, estimate_forced_work
+from service.app.cost import DecodingMeter, WorkEstimate, estimate_forced_work
 from service.app.settings import Settings
 from service.app.translation import sentence_rows
 from service.runtime import Translator
@@ -102,15 +102,18 @@ class Estimator:
     def rows(self, texts: Sequence[str]) -> list[str]:
         return sentence_rows(self.translator, texts)[0]
 
+    def estimate(self, rows: Sequence[str], beam: int) -> WorkEstimate:
+        return self.limits.estimate(self.translator, rows, beam, None, self.settings.max_batch_size)
+
     def work_of_rows(self, rows: Sequence[str], beam: int) -> int:
-        return self.limits.estimate(self.translator, rows, beam, None, self.settings.max_batch_size).total
+        return self.estimate(rows, beam).total
 
     def work(self, texts: Sequence[str], beam: int) -> int:
         return self.work_of_rows(self.rows(texts), beam)
 
-    def decoded_work(self, rows: Sequence[str], beam: int) -> int:
-        """The work units decoding `rows` really takes, in the batches the server would decode them in."""
-        estimate = self.limits.estimate(self.translator, rows, beam, None, self.settings.max_batch_size)
+    def decoded_work(self, rows: Sequence[str], beam: int, estimate: WorkEstimate) -> int:
+        """The work units decoding `rows` really takes, in the batches the server would decode them in (those of
+        their `estimate`)."""
         meter, options = DecodingMeter(sys.maxsize), DecodeOptions(beam_size=beam)
         for batch in estimate.batches:
             sources = [estimate.texts[index].source_tokens for index in batch]
@@ -122,21 +125,20 @@ class Estimator:
     def most_admitted(self, text: str, beam: int, budget: int | None = None) -> int:
         """How many copies of `text` one request may hold within `budget` (default: the per-request budget), at
         least 1."""
-        rows, budget = self.rows([text]), budget or self.settings.max_request_work
-        count = 1
-        while count < self.settings.max_texts and self.work_of_rows(rows * (count + 1), beam) <= budget:
-            count += 1
-        return count
+        rows = self.rows([text])
+        return self._most(lambda count: self.work_of_rows(rows * count, beam), budget or self.settings.max_request_work)
 
     def alignment_work(self, pairs: int) -> int:
         return estimate_forced_work(self.translator, [NUMBERS] * pairs, [ALIGN_TRANSLATION] * pairs).total
 
     def most_aligned(self) -> int:
         """How many (NUMBERS, ALIGN_TRANSLATION) pairs one /v1/align request may hold (at least 1)."""
-        limits = [self.settings.max_request_work, self.settings.max_decoding_work]
-        limit = min(limit for limit in limits if limit is not None)
+        return self._most(self.alignment_work, self.limits.forced_budget or sys.maxsize)
+
+    def _most(self, work_of: Callable[[int], int], limit: int) -> int:
+        """The largest count (from 1 to max_texts) whose work is within `limit`, counting up: at least 1."""
         count = 1
-        while count < self.settings.max_texts and self.alignment_work(count + 1) <= limit:
+        while count < self.settings.max_texts and work_of(count + 1) <= limit:
             count += 1
         return count
 
@@ -148,8 +150,9 @@ class Estimator:
 def _document(estimator: Estimator, name: str, text: str, beam: int) -> dict[str, Any]:
     rows = estimator.rows([text])
     pieces = sum(estimator.translator.source_tokenizer.count(row) for row in rows)
+    estimate = estimator.estimate(rows, beam)
     return {"text": name, "characters": len(text), "sentences": len(rows), "source_pieces": pieces, "beam": beam,
-            "estimate": estimator.work_of_rows(rows, beam), "decoded": estimator.decoded_work(rows, beam)}  # fmt: skip
+            "estimate": estimate.total, "decoded": estimator.decoded_work(rows, beam, estimate)}  # fmt: skip
 
 
 def _send(server: ServerProcess, pair: tuple[str, str], texts: list[str], beam: int) -> dict[str, Any]:

@@ -43,7 +43,9 @@ from typing import Any, Protocol, TypeVar
 
 from service.app.caller_context import CURRENT_CALLER
 from service.app.cost import (
+    DecodingLimitError,
     DecodingMeter,
+    TextWork,
     WorkEstimate,
     WorkRateLimitedError,
     check_budget,
@@ -159,6 +161,13 @@ class WorkLimits:
         """Whether a request of `work` units may share batches with other requests."""
         return is_light(work, self.slice_work, self.light_work)
 
+    @property
+    def forced_budget(self) -> int | None:
+        """The most a forced decoding (/v1/align) may cost: its estimate is exact, every step is taken, so the
+        decoding limit applies before it runs, as well as the budget."""
+        limits = [limit for limit in (self.request_work, self.decoding_work) if limit is not None]
+        return min(limits, default=None)
+
     def meter(self, work: int) -> DecodingMeter | None:
         """The meter of a request estimated at `work`: heavy requests only (a light one is far below the limit,
         and shares its steps with other requests, so its own share of them is not its own to count)."""
@@ -240,6 +249,13 @@ class _SchedulerBase:
             f"per minute has fewer left; retry in {retry_after} s",
             retry_after,
         )
+
+    def _stop_error(self, meter: DecodingMeter | None) -> DecodingLimitError | None:
+        """The error of a request its meter stopped (counted in the rejections metric); None if it was not."""
+        if meter is None or not meter.stopped:
+            return None
+        self._metrics.rejections.labels(reason="decoding_limit").inc()
+        return meter.error()
 
     def _set_waiting(self, count: int) -> None:
         self._waiting = count
@@ -327,8 +343,8 @@ class UnbatchedScheduler(_SchedulerBase):
         started = queued
         gone = asyncio.get_running_loop().create_future()  # done once nobody waits for the answer
         meter = self._limits.meter(estimate.total)
-        pieces = [work.source_tokens for work in estimate.texts]
-        wanted, on_step = metered(meter, pieces, lambda _: not gone.done())
+        sources = [work.source_tokens for work in estimate.texts]
+        wanted, on_step = metered(meter, sources, lambda _: not gone.done())
 
         def decode() -> list[Outcome]:
             nonlocal started
@@ -351,9 +367,9 @@ class UnbatchedScheduler(_SchedulerBase):
         finished = time.perf_counter()
         self._record_batch(translator.name, outcomes, [started - queued] * len(texts), finished - started)
         self._metrics.translation_latency.labels(model=translator.name).observe(finished - queued)
-        if meter is not None and meter.stopped:
-            self._metrics.rejections.labels(reason="decoding_limit").inc()
-            raise meter.error()
+        stopped = self._stop_error(meter)
+        if stopped is not None:
+            raise stopped
         for outcome in outcomes:
             if isinstance(outcome, Exception):
                 raise outcome
@@ -383,9 +399,13 @@ class _Job:
     text: str
     future: asyncio.Future[Translation]
     request: _Request = field(default_factory=lambda: _Request(0, True))
-    work: int = 0
-    source_tokens: int = 0  # what its rows attend to (the meter's weight)
+    cost: TextWork = field(default_factory=lambda: TextWork(0, 0, 0))  # its rows, steps and source, as estimated
     queued_at: float = field(default_factory=time.perf_counter)
+
+    @property
+    def work(self) -> int:
+        """Its cost decoded alone: what a slice counts."""
+        return self.cost.alone
 
     @property
     def key(self) -> tuple[int, DecodeOptions]:
@@ -458,8 +478,8 @@ class BatchingScheduler(_SchedulerBase):
             estimate.total, light=self._limits.is_light(estimate.total), meter=self._limits.meter(estimate.total)
         )
         jobs = [
-            _Job(translator, options, text, loop.create_future(), request, work, text_work.source_tokens)
-            for text, work, text_work in zip(texts, estimate.per_text, estimate.texts, strict=True)
+            _Job(translator, options, text, loop.create_future(), request, cost)
+            for text, cost in zip(texts, estimate.texts, strict=True)
         ]
         order = range(len(jobs)) if request.light else slicing_order(estimate.per_text)  # as plan_batches slices
         self._queue.extend(jobs[index] for index in order)
@@ -583,16 +603,16 @@ class BatchingScheduler(_SchedulerBase):
                 return not batch[index].future.done()  # a plain attribute read, safe from the worker thread
 
             meter = batch[0].request.meter  # a heavy request's slice holds its sentences only
-            wanted, on_step = metered(meter, [job.source_tokens for job in batch], unanswered)
+            wanted, on_step = metered(meter, [job.cost.source_tokens for job in batch], unanswered)
             decode = functools.partial(
                 decode_texts, translator, texts, options, self._limits.length_cap, wanted, on_step
             )
             outcomes = await self._in_worker(decode)
             waits = [started - job.queued_at for job in batch]
             self._record_batch(translator.name, outcomes, waits, time.perf_counter() - started)
-            if meter is not None and meter.stopped:
-                self._metrics.rejections.labels(reason="decoding_limit").inc()
-                outcomes = [meter.error()] * len(batch)
+            stopped = self._stop_error(meter)
+            if stopped is not None:
+                outcomes = [stopped] * len(batch)
             for job, outcome in zip(batch, outcomes, strict=True):
                 if job.future.done():
                     continue

@@ -10,7 +10,7 @@ import re
 from collections.abc import Awaitable, Sequence
 from typing import Any, TypeVar
 
-from service.app.batching import DecodeOptions, QueueFullError, SchedulerClosedError, TranslationScheduler
+from service.app.batching import DecodeOptions, QueueFullError, SchedulerClosedError, TranslationScheduler, WorkLimits
 from service.app.cost import TooMuchWorkError, WorkEstimate, check_budget, estimate_forced_work
 from service.app.documents import unpack
 from service.app.errors import (
@@ -119,18 +119,15 @@ async def force_decode(
 
     # splitting and tokenizing: off the event loop, in one trip
     source_rows, target_rows, plans, estimate = await asyncio.to_thread(split_and_estimate)
-    try:  # forced decoding takes every step it is estimated at, so the decoding limit applies now
-        check_budget(estimate, _forced_budget(state.settings))
+    budget = WorkLimits.from_settings(state.settings).forced_budget
+    try:
+        if budget is not None:
+            check_budget(estimate, budget)
     except TooMuchWorkError as error:
         raise TooMuchWorkRequestError(str(error)) from None
     decode = functools.partial(translator.force_decode, source_rows, target_rows, alignment_method)
     work = scheduler.run_blocking(decode, sentences=len(source_rows))
     return join_alignments(plans, await _bounded(state, work))
-
-
-def _forced_budget(settings: Settings) -> int:
-    limits = [settings.max_request_work, settings.max_decoding_work]
-    return min(limit for limit in limits if limit is not None)
 
 
 async def load_document_json(state: AppState, store: CallerStore, result_id: str) -> bytes:

@@ -38,7 +38,7 @@ def test_a_text_costs_beam_rows_for_its_output_limit_plus_one_steps(translator: 
     estimate = estimate_work(translator, [text], 4, None, 256)
     steps = 2 * pieces + 10 + 1  # the manifest's rule, then "</s>"
     rows_work = -(-4 * steps * (180 + pieces) // 180)  # each row-step weighs 1 + source pieces / 180, rounded up
-    assert (estimate.row_steps, estimate.steps) == (rows_work, steps)
+    assert (estimate.rows_work, estimate.steps) == (rows_work, steps)
     assert estimate.total == rows_work + STEP_COST_ROWS * steps
     assert estimate_work(translator, [text], 4, None, 5).steps == 6, "the cap bounds the automatic limit"
     assert estimate_work(translator, [text], 4, 300, 5).steps == 301, "an explicit max_length is the limit"
@@ -72,9 +72,9 @@ def test_the_refusal_names_the_need_the_limit_and_the_excess(translator: Any) ->
 
 def test_a_row_step_weighs_more_the_longer_the_source_it_reads() -> None:
     assert row_weight(0) == 1.0 and row_weight(180) == 2.0
-    assert TextWork(4, 10, 18).row_steps == 44, "4 rows x 10 steps x 1.1"
-    assert TextWork(1, 1, 1).row_steps == 2, "rounded up"
-    assert TextWork(16, 257, 256).row_steps > 2.4 * TextWork(16, 257, 1).row_steps
+    assert TextWork(4, 10, 18).rows_work == 44, "4 rows x 10 steps x 1.1"
+    assert TextWork(1, 1, 1).rows_work == 2, "rounded up"
+    assert TextWork(16, 257, 256).rows_work > 2.4 * TextWork(16, 257, 1).rows_work
 
 
 def test_the_meter_counts_each_step_and_stops_before_the_step_that_would_pass_its_limit() -> None:

@@ -85,7 +85,7 @@ def test_a_request_over_the_work_budget_is_413_before_any_decoding(
     # 64 texts x 16 rows x 101 steps (the cap of 100 pieces, then "</s>"), each row-step weighing 1 + source / 180,
     # and 4 batches of 16 texts' steps
     pieces = Translator.load(tiny_bundle).count_source_tokens(numbers)
-    rows_work = 64 * TextWork(16, 101, pieces).row_steps
+    rows_work = 64 * TextWork(16, 101, pieces).rows_work
     needed = rows_work + STEP_COST_ROWS * 4 * 101
     assert f"needs {needed:,} work units ({rows_work:,} for its texts' hypotheses" in error["message"]
     assert f"the limit is 5,000 per request, exceeded by {needed - 5_000:,}" in error["message"]
@@ -112,7 +112,7 @@ def test_a_request_within_the_budget_translates_and_max_length_counts(
         # one short text, but a max_length of 1000 at beam 4: 4 rows and the step's own cost, 1001 steps
         long_limit = client.post("/v1/translate", json={**body, "text": PAIRS[0][0], "max_length": 1000})
         pieces = Translator.load(tiny_bundle).count_source_tokens(PAIRS[0][0])
-        needed = TextWork(4, 1001, pieces).row_steps + STEP_COST_ROWS * 1001
+        needed = TextWork(4, 1001, pieces).rows_work + STEP_COST_ROWS * 1001
         assert long_limit.status_code == 413
         assert f"needs {needed:,} work units" in long_limit.json()["error"]["message"]
 
@@ -208,7 +208,8 @@ def _most_texts(text: str, beam: int) -> tuple[int, int]:
 def test_the_worst_admitted_requests_stay_under_the_memory_limit(shipped_models: Path, tmp_path: Path) -> None:
     """Default limits. Outputs that never end, as many as finish within the decoding limit (13,500 work units) and
     as many as the budget (30,000) admits, which the meter stops at the decoding limit (NUMBERS at beam 16: 1 and
-    2 texts of 257 steps x (16 rows x 2.4 + 8)); two requests at once, one per batch worker."""
+    2 texts of 257 steps x (16 rows x 2.4 + 8)); two requests at once (heavy ones, so they take turns on one of the
+    two batch workers)."""
     shapes: list[tuple[dict[str, Any], int]] = []
     for text, beam in ((NUMBERS, 16), (NUMBERS, 4), (NUMBERS, 1), (LETTERS, 4)):
         finished, admitted = _most_texts(text, beam)
